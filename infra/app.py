@@ -1,0 +1,51 @@
+"""The CDK app: `cdk synth -c stage=dev|prod`. Thin stacks, one construct per capability.
+
+Stacks, in dependency order:
+  ServiceStack          API Gateway, prediction functions (v1, v2) with `live` aliases,
+                        CodeDeploy canaries with their hooks and rollback alarms
+  MonitoringStack       SNS tiers, PagerDuty/Slack notifiers, digest, probe, operational alarms, dashboard
+  ModelMonitoringStack  prediction archive (Firehose -> S3, Glue), drift, shadow, evaluation
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import aws_cdk as cdk
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `cdk synth` runs this file as a script from the repo root
+    sys.path.insert(0, str(ROOT))
+
+from infra.config import StageConfig, load_stage_config  # noqa: E402
+from infra.stacks.model_monitoring_stack import ModelMonitoringStack  # noqa: E402
+from infra.stacks.monitoring_stack import MonitoringStack  # noqa: E402
+from infra.stacks.service_stack import ServiceStack  # noqa: E402
+
+
+def build_app(app: cdk.App, config: StageConfig) -> dict[str, cdk.Stack]:
+    """Add every stack of one stage to ``app`` (also used by the infrastructure tests)."""
+    env = cdk.Environment(account=config.account, region=config.region)
+    prefix = f"Propensity-{config.stage}"
+    service = ServiceStack(app, f"{prefix}-Service", config=config, env=env)
+    monitoring = MonitoringStack(app, f"{prefix}-Monitoring", config=config, service=service, env=env)
+    model_monitoring = ModelMonitoringStack(
+        app, f"{prefix}-ModelMonitoring", config=config, service=service, monitoring=monitoring, env=env
+    )
+    for stack in (service, monitoring, model_monitoring):
+        cdk.Tags.of(stack).add("project", "propensity")
+        cdk.Tags.of(stack).add("stage", config.stage)
+    return {"service": service, "monitoring": monitoring, "model_monitoring": model_monitoring}
+
+
+def main() -> None:
+    app = cdk.App()
+    stage = app.node.try_get_context("stage") or "dev"
+    config = load_stage_config({"stages": app.node.try_get_context("stages")}, stage)
+    build_app(app, config)
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()

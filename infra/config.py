@@ -1,0 +1,90 @@
+"""Typed stage configuration (dev, prod), read from CDK context and validated at synth.
+
+Thresholds are the library's own policy models (propensity.policy), embedded here so the
+alarm, the job and the documentation all read the one value.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from propensity.constants import ApiVersion
+from propensity.policy.alarms import AlarmThresholds
+from propensity.policy.drift import DriftThresholds
+from propensity.policy.evaluation import EvaluationThresholds
+from propensity.policy.gate import GateThresholds
+
+StageName = Literal["dev", "prod"]
+DeploymentStyle = Literal["canary", "linear", "all_at_once"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ConsumerConfig(Strict):
+    """One API consumer: its own API key and usage plan."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,40}$")]
+    rate_limit_rps: Annotated[float, Field(gt=0)] = 50
+    burst_limit: Annotated[int, Field(gt=0)] = 100
+    quota_per_day: Annotated[int, Field(gt=0)] = 200_000
+
+
+class ModelPin(Strict):
+    """Which registered model version an API version ships."""
+
+    version: str
+    # Where `cdk synth` finds the bundle: a registry location (folder or s3://...).
+    registry: str = ".local/registry"
+
+
+class PredictionConfig(Strict):
+    memory_mb: Annotated[int, Field(ge=128, le=10240)] = 1024
+    reserved_concurrency: Annotated[int, Field(ge=1)] = 50
+    timeout_seconds: Annotated[int, Field(ge=1, le=29)] = 10
+    architecture: Literal["arm64", "x86_64"] = "arm64"
+    snap_start: bool = True
+    provisioned_concurrency: Annotated[int, Field(ge=0)] = 0
+    deployment: DeploymentStyle = "canary"
+    log_retention_days: int = 30
+
+
+class AlertEndpoints(Strict):
+    """Names of secrets (never the secrets themselves)."""
+
+    pagerduty_routing_key_secret: str = "propensity/pagerduty-routing-key"
+    slack_webhook_secret: str = "propensity/slack-webhook-url"
+    probe_api_key_secret: str = "propensity/probe-api-key"
+    digest_email: str | None = None
+
+
+class StageConfig(Strict):
+    stage: StageName
+    account: Annotated[str, Field(pattern=r"^\d{12}$")] = "111111111111"
+    region: str = "eu-west-1"
+    v1_deprecation_date: date = date(2026, 9, 1)
+    v1_sunset_date: date = date(2027, 6, 30)
+    models: dict[ApiVersion, ModelPin]
+    require_approval: bool = False
+    consumers: list[ConsumerConfig] = Field(default_factory=lambda: [ConsumerConfig(name="crm")])
+    prediction: PredictionConfig = PredictionConfig()
+    alerts: AlertEndpoints = AlertEndpoints()
+    alarms: AlarmThresholds = AlarmThresholds()
+    drift: DriftThresholds = DriftThresholds()
+    evaluation: EvaluationThresholds = EvaluationThresholds()
+    gate: GateThresholds = GateThresholds()
+    stage_throttle_rps: Annotated[float, Field(gt=0)] = 500
+    stage_throttle_burst: Annotated[int, Field(gt=0)] = 1000
+    probe_schedule_minutes: Annotated[int, Field(ge=1, le=60)] = 1
+
+
+def load_stage_config(context: dict[str, Any], stage: str) -> StageConfig:
+    """The stage's block of the ``stages`` context (cdk.json or ``-c``), validated."""
+    stages = context.get("stages") or {}
+    if stage not in stages:
+        raise ValueError(f"unknown stage {stage!r}; cdk.json context 'stages' defines {sorted(stages)}")
+    return StageConfig.model_validate({"stage": stage, **stages[stage]})

@@ -1,0 +1,1 @@
+"""Model bundles: one immutable folder per trained model, described by its manifest."""

@@ -1,0 +1,1 @@
+"""Feature schemas and preprocessing, shared by training and serving so they cannot diverge."""

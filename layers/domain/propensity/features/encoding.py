@@ -1,0 +1,44 @@
+"""Numpy building blocks for preprocessing: columnar in, float64 matrix out.
+
+Preprocessing is written once over columns (a mapping of field name to a sequence of values)
+so that training (45k rows) and serving (one row, or a batch) run literally the same code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+Columns = Mapping[str, Sequence[Any]]
+Matrix = npt.NDArray[np.float64]
+
+
+def n_rows(columns: Columns) -> int:
+    """Number of rows in a columnar batch (all columns have the same length)."""
+    return len(next(iter(columns.values())))
+
+
+def numeric(values: Sequence[Any]) -> npt.NDArray[np.float64]:
+    """Numbers as float64; ``None`` becomes NaN, which the tree model routes as missing."""
+    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+
+def boolean(values: Sequence[Any]) -> npt.NDArray[np.float64]:
+    """Booleans (or "yes"/"no") as 0.0/1.0."""
+    return np.array([1.0 if (v is True or v == "yes") else 0.0 for v in values], dtype=np.float64)
+
+
+def one_hot_into(out: Matrix, first_column: int, values: Sequence[Any], categories: Sequence[str]) -> None:
+    """Write a one-hot block into ``out``; a value outside ``categories`` leaves its row all zero.
+
+    All-zero is the model's unknown handling: no indicator fires, so trees follow the branch
+    learned for "not any of these", and nothing is invented.
+    """
+    index = {c: i for i, c in enumerate(categories)}
+    for row, value in enumerate(values):
+        position = index.get(value)
+        if position is not None:
+            out[row, first_column + position] = 1.0

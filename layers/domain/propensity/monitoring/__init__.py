@@ -1,0 +1,1 @@
+"""Monitoring maths shared by training, the gate, drift and evaluation jobs (numpy only)."""

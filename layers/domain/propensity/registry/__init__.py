@@ -1,0 +1,1 @@
+"""The model registry: bundles by API version and model version, and movable aliases."""

@@ -1,0 +1,1 @@
+"""Training: reproducible splits, model fitting, evaluation and bundle writing (uses scikit-learn)."""

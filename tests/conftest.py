@@ -1,0 +1,80 @@
+"""Shared fixtures: the real data, trained bundles, a local registry.
+
+Training on the real data takes about 35 s for both API versions, so it happens once per
+test session; tests that need a model use ``bundles`` or ``registry`` and never retrain.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from propensity.bundle.io import Bundle, load_bundle
+from propensity.constants import API_VERSIONS
+from propensity.data.loader import ENV_VAR, BankDataset, load_bank_marketing
+from propensity.data.synthetic import write_synthetic_csv
+from propensity.registry.registry import Registry
+from propensity.registry.storage import LocalBlobStore
+from propensity.training.train import TrainingResult, train_bundle
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data" / "bank.zip"
+
+
+def real_data_path() -> Path | None:
+    configured = os.environ.get(ENV_VAR)
+    if configured:
+        return Path(configured)
+    return SHARED_DATA if SHARED_DATA.exists() else None
+
+
+@pytest.fixture(scope="session")
+def bank_data() -> BankDataset:
+    """The real UCI data. CI always has it (.ci/run sets BANK_MARKETING_DATA)."""
+    path = real_data_path()
+    if path is None:
+        pytest.skip(f"real data not available: set {ENV_VAR} to bank.zip (see README)")
+    return load_bank_marketing(path)
+
+
+@pytest.fixture(scope="session")
+def trained(bank_data: BankDataset, tmp_path_factory: pytest.TempPathFactory) -> dict[str, TrainingResult]:
+    """v1 and v2 trained once per session on the real data."""
+    out = tmp_path_factory.mktemp("bundles")
+    return {api: train_bundle(bank_data, api, out, progress=lambda _m: None) for api in API_VERSIONS}
+
+
+@pytest.fixture(scope="session")
+def bundles(trained: dict[str, TrainingResult]) -> dict[str, Bundle]:
+    """Loaded, verified bundles per API version (read-only: copy before modifying)."""
+    return {api: load_bundle(result.bundle_path, api) for api, result in trained.items()}
+
+
+@pytest.fixture
+def registry(tmp_path: Path, trained: dict[str, TrainingResult]) -> Registry:
+    """A fresh local registry holding both trained bundles, each as champion."""
+    reg = Registry(LocalBlobStore(tmp_path / "registry"))
+    for api, result in trained.items():
+        manifest = reg.register(result.bundle_path)
+        reg.set_alias(api, "champion", manifest.model_version, reason="test fixture", actor="pytest")
+    return reg
+
+
+@pytest.fixture
+def bundle_copy(tmp_path: Path, trained: dict[str, TrainingResult]):
+    """Factory: a writable copy of a trained bundle folder."""
+
+    def make(api: str) -> Path:
+        target = tmp_path / f"copy-{api}"
+        shutil.copytree(trained[api].bundle_path, target)
+        return target
+
+    return make
+
+
+@pytest.fixture
+def synthetic_csv(tmp_path: Path) -> Path:
+    """A small deterministic csv shaped like bank-full.csv (no real data needed)."""
+    return write_synthetic_csv(tmp_path / "bank-full.csv", rows=3000, seed=11)
