@@ -1,0 +1,18 @@
+"""Powertools Logger, Metrics and Tracer, created once and imported everywhere.
+
+Service name and namespace come from POWERTOOLS_SERVICE_NAME / POWERTOOLS_METRICS_NAMESPACE
+when set (each function sets its own service name); these are the defaults.
+"""
+
+from __future__ import annotations
+
+import os
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+
+from propensity.constants import METRIC_NAMESPACE, SERVICE_NAME
+
+_service = os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE_NAME)
+logger = Logger(service=_service)
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", METRIC_NAMESPACE), service=_service)
+tracer = Tracer(service=_service)
