@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from propensity.bundle.io import Bundle, load_bundle
 from propensity.constants import API_VERSIONS
 from propensity.data.loader import ENV_VAR, BankDataset, load_bank_marketing
@@ -18,6 +19,10 @@ from propensity.data.synthetic import write_synthetic_csv
 from propensity.registry.registry import Registry
 from propensity.registry.storage import LocalBlobStore
 from propensity.training.train import TrainingResult, train_bundle
+
+# One OpenMP thread for scikit-learn's trees in tests: on a busy 2-core machine, OpenMP's
+# spinning barriers make 2-thread training many times slower, not faster.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data" / "bank.zip"
