@@ -5,9 +5,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+# Synth stays offline: no CLI telemetry, no version check, no notices (see docs/deploy.md).
+export CDK_DISABLE_CLI_TELEMETRY := true
+export CDK_DISABLE_VERSION_CHECK := true
+STAGE ?= dev
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup run test lint format typecheck unit synth bench clean
+.PHONY: setup run test lint format typecheck unit models synth bench clean
 
 setup: $(STAMP)
 
@@ -41,8 +45,18 @@ unit:
 
 test: lint typecheck unit
 
-synth: setup
-	npx cdk synth --quiet --all
+# Each API version ships its registry's champion: train one on a fresh clone (first run only).
+models: setup
+	@for api in v1 v2; do \
+	  if [ "$$($(BIN)/propensity alias --api $$api champion)" = "(unset)" ]; then \
+	    $(BIN)/propensity train --api $$api --champion-if-none; \
+	  fi; \
+	done
+
+# Every stack of $(STAGE) into cdk.out/: no Docker, no AWS credentials; cfn-lint on each template.
+synth: models
+	npx cdk synth --quiet --no-notices -c stage=$(STAGE)
+	$(BIN)/cfn-lint -- cdk.out/*.template.json
 
 bench: setup
 	$(BIN)/python -m tests.perf.run_benchmarks

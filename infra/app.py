@@ -12,13 +12,18 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import aws_cdk as cdk
-
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `cdk synth` runs this file as a script from the repo root
+# cdk.json runs `python -m infra.app` from the repo root. Run as a script instead, Python would put
+# infra/ first on sys.path, where infra/constructs would shadow the `constructs` library.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "infra"]
+if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import aws_cdk as cdk  # noqa: E402
+
 from infra.config import StageConfig, load_stage_config  # noqa: E402
+from infra.constructs.nag import add_nag_checks  # noqa: E402
+from infra.packaging import PackagingError  # noqa: E402
 from infra.stacks.model_monitoring_stack import ModelMonitoringStack  # noqa: E402
 from infra.stacks.monitoring_stack import MonitoringStack  # noqa: E402
 from infra.stacks.service_stack import ServiceStack  # noqa: E402
@@ -36,6 +41,7 @@ def build_app(app: cdk.App, config: StageConfig) -> dict[str, cdk.Stack]:
     for stack in (service, monitoring, model_monitoring):
         cdk.Tags.of(stack).add("project", "propensity")
         cdk.Tags.of(stack).add("stage", config.stage)
+        add_nag_checks(stack)
     return {"service": service, "monitoring": monitoring, "model_monitoring": model_monitoring}
 
 
@@ -43,7 +49,10 @@ def main() -> None:
     app = cdk.App()
     stage = app.node.try_get_context("stage") or "dev"
     config = load_stage_config({"stages": app.node.try_get_context("stages")}, stage)
-    build_app(app, config)
+    try:
+        build_app(app, config)
+    except PackagingError as error:  # a refused or missing model: say why, without a traceback
+        sys.exit(f"synth refused: {error}")
     app.synth()
 
 

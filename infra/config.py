@@ -9,10 +9,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from propensity.constants import ApiVersion
 from propensity.policy.alarms import AlarmThresholds
+from propensity.policy.deployment import DeploymentThresholds
 from propensity.policy.drift import DriftThresholds
 from propensity.policy.evaluation import EvaluationThresholds
 from propensity.policy.gate import GateThresholds
@@ -43,22 +44,46 @@ class ModelPin(Strict):
 
 
 class PredictionConfig(Strict):
+    """The prediction functions (one per API version) and how new versions are rolled out."""
+
     memory_mb: Annotated[int, Field(ge=128, le=10240)] = 1024
     reserved_concurrency: Annotated[int, Field(ge=1)] = 50
     timeout_seconds: Annotated[int, Field(ge=1, le=29)] = 10
     architecture: Literal["arm64", "x86_64"] = "arm64"
+    # SnapStart and provisioned concurrency exclude each other (Lambda refuses both on a version).
     snap_start: bool = True
     provisioned_concurrency: Annotated[int, Field(ge=0)] = 0
     deployment: DeploymentStyle = "canary"
+    # canary: this share of traffic for this long, then all; linear: this share more every interval.
+    traffic_percent: Annotated[int, Field(ge=1, le=99)] = 10
+    traffic_interval_minutes: Annotated[int, Field(ge=1, le=2880)] = 5
     log_retention_days: int = 30
+
+    @model_validator(mode="after")
+    def _one_warm_start_strategy(self) -> PredictionConfig:
+        if self.snap_start and self.provisioned_concurrency:
+            raise ValueError("snap_start and provisioned_concurrency exclude each other: choose one")
+        return self
+
+
+class ApiConfig(Strict):
+    """The public edge: API Gateway stage options and the web ACL in front of it."""
+
+    # A regional web ACL refuses oversized bodies (by Content-Length) and known-bad inputs
+    # before they reach, and are billed to, a Lambda. About 7 USD a month; off in dev if unwanted.
+    waf: bool = True
+    access_log_retention_days: int = 90
+    # TLS 1.2 minimum (1.3 preferred), forward-secret ciphers only; see docs/deploy.md.
+    security_policy: str = "SecurityPolicy_TLS13_1_2_PFS_PQ_2025_09"
 
 
 class AlertEndpoints(Strict):
     """Names of secrets (never the secrets themselves)."""
 
-    pagerduty_routing_key_secret: str = "propensity/pagerduty-routing-key"
-    slack_webhook_secret: str = "propensity/slack-webhook-url"
-    probe_api_key_secret: str = "propensity/probe-api-key"
+    # Secret NAMES in Secrets Manager, not secret values (hence the noqa).
+    pagerduty_routing_key_secret: str = "propensity/pagerduty-routing-key"  # noqa: S105
+    slack_webhook_secret: str = "propensity/slack-webhook-url"  # noqa: S105
+    probe_api_key_secret: str = "propensity/probe-api-key"  # noqa: S105
     digest_email: str | None = None
 
 
@@ -74,9 +99,11 @@ class StageConfig(Strict):
     prediction: PredictionConfig = PredictionConfig()
     alerts: AlertEndpoints = AlertEndpoints()
     alarms: AlarmThresholds = AlarmThresholds()
+    deployment: DeploymentThresholds = DeploymentThresholds()
     drift: DriftThresholds = DriftThresholds()
     evaluation: EvaluationThresholds = EvaluationThresholds()
     gate: GateThresholds = GateThresholds()
+    api: ApiConfig = ApiConfig()
     stage_throttle_rps: Annotated[float, Field(gt=0)] = 500
     stage_throttle_burst: Annotated[int, Field(gt=0)] = 1000
     probe_schedule_minutes: Annotated[int, Field(ge=1, le=60)] = 1

@@ -12,6 +12,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from propensity.constants import METRIC_NAMESPACE
@@ -38,24 +39,42 @@ class LambdaFunction(Construct):
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
         reserved_concurrency: int | None = None,
         description: str = "",
+        snap_start: lambda_.SnapStartConf | None = None,
+        current_version_options: lambda_.VersionOptions | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
-            self, "Logs", log_group_name=f"/aws/lambda/{function_name}", retention=log_retention,
+            self,
+            "Logs",
+            log_group_name=f"/aws/lambda/{function_name}",
+            retention=log_retention,
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
         self.role = iam.Role(
-            self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"Execution role of {function_name} (its own, least privilege)",
         )
-        # Logs and X-Ray written explicitly rather than via AWS managed policies (cdk-nag IAM4).
+        # Logs written explicitly rather than via AWS managed policies (cdk-nag IAM4).
         self.log_group.grant_write(self.role)
-        self.role.add_to_policy(iam.PolicyStatement(
-            actions=["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
-            resources=["*"],  # X-Ray has no resource-level permissions for these actions
-        ))
+        # Active tracing makes CDK add xray:PutTraceSegments/PutTelemetryRecords on "*" to this
+        # role's default policy: X-Ray has no resource-level permissions for them.
+        NagSuppressions.add_resource_suppressions(
+            self.role,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    applies_to=["Resource::*"],
+                    reason="xray:PutTraceSegments and PutTelemetryRecords have no resource-level permissions "
+                    "(added by CDK for active tracing); keep other wildcard grants off this role",
+                )
+            ],
+            apply_to_children=True,
+        )
         self.function = lambda_.Function(
-            self, "Function",
+            self,
+            "Function",
             function_name=function_name,
             description=description,
             runtime=RUNTIME,
@@ -69,6 +88,8 @@ class LambdaFunction(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             log_group=self.log_group,
             reserved_concurrent_executions=reserved_concurrency,
+            snap_start=snap_start,
+            current_version_options=current_version_options,
             environment={
                 "POWERTOOLS_SERVICE_NAME": function_name,
                 "POWERTOOLS_METRICS_NAMESPACE": METRIC_NAMESPACE,

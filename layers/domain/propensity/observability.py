@@ -14,5 +14,6 @@ from propensity.constants import METRIC_NAMESPACE, SERVICE_NAME
 
 _service = os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE_NAME)
 logger = Logger(service=_service)
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", METRIC_NAMESPACE), service=_service)
+_namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", METRIC_NAMESPACE)
+metrics = Metrics(namespace=_namespace, service=_service)
 tracer = Tracer(service=_service)

@@ -3,4 +3,10 @@
 Each capability adds one module here and imports it below, so no one edits a shared switch.
 """
 
+from propensity.commands import drift  # noqa: F401
+from propensity.commands import evaluate  # noqa: F401
+from propensity.commands import probe  # noqa: F401
+from propensity.commands import promotion  # noqa: F401
 from propensity.commands import quickstart  # noqa: F401
+from propensity.commands import serve  # noqa: F401
+from propensity.commands import shadow  # noqa: F401

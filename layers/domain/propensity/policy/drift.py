@@ -17,3 +17,6 @@ class DriftThresholds(BaseModel):
     # Windows with fewer events than this are reported but not judged (no PSI metric is
     # published), so quiet hours cannot raise false alarms.
     min_events_per_window: Annotated[int, Field(ge=1)] = 200
+    # PSI takes log(current / reference): an empty bin on either side is floored at this share
+    # so that one unseen category adds a large but finite term instead of infinity.
+    psi_epsilon: Annotated[float, Field(gt=0, lt=0.01)] = 1e-4

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+SegmentMetric = Literal["roc_auc", "pr_auc"]
 
 
 class GateThresholds(BaseModel):
@@ -19,7 +21,18 @@ class GateThresholds(BaseModel):
     bootstrap_resamples: Annotated[int, Field(ge=100)] = 1000
     bootstrap_confidence: Annotated[float, Field(gt=0.5, lt=1)] = 0.95
     degradation_tolerance: Annotated[float, Field(ge=0)] = 0.005
+    # ECE is lower-is-better: fails when the lower bound of the CI on (challenger - champion)
+    # is above this, i.e. the challenger is confidently worse calibrated by more than it.
+    ece_degradation_tolerance: Annotated[float, Field(ge=0)] = 0.01
+    # Segments (age group, job, balance bracket) with enough rows to judge: a segment fails
+    # when it is worse than the champion by more than the tolerance (point estimate) AND the
+    # paired bootstrap interval lies entirely below zero; or when it is below the floor.
     segment_tolerance: Annotated[float, Field(ge=0)] = 0.03
     segment_floor_roc_auc: Annotated[float, Field(gt=0, lt=1)] = 0.65
+    segment_metrics: tuple[SegmentMetric, ...] = ("roc_auc",)
+    # Expected prediction distribution on the holdout: "yes" rate within this many points of
+    # the champion's and of the observed base rate; mean probability within
+    # mean_probability_tolerance_points of the base rate; score PSI against the champion's.
     yes_rate_tolerance_points: Annotated[float, Field(gt=0)] = 5.0
+    mean_probability_tolerance_points: Annotated[float, Field(gt=0)] = 2.0
     score_psi_max: Annotated[float, Field(gt=0)] = 0.1

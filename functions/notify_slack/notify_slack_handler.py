@@ -1,0 +1,25 @@
+"""Critical and warning alarms to Slack: SNS -> incoming webhook, a readable message.
+
+Undeliverable alerts raise, so Lambda retries the event and then sends it to the alert
+dead-letter queue.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from propensity.alerting.notify import handle_alarm_event, slack_notifier
+from propensity.alerting.settings import SlackSettings
+from propensity.observability import logger, metrics, tracer
+
+SETTINGS = SlackSettings.from_env()
+NOTIFIER = slack_notifier(SETTINGS)
+
+
+@logger.inject_lambda_context(clear_state=True)  # alarm keys must not leak into the next event
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle_alarm_event(event, NOTIFIER.notify, channel="slack")

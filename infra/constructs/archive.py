@@ -1,0 +1,326 @@
+"""The prediction archive: CloudWatch Logs subscription -> Firehose -> S3 (gzip JSON lines), Glue, Athena.
+
+Each prediction function prints one PredictionEvent per scored record as a plain JSON line.
+A subscription filter ``{ $.event = "PredictionEvent" }`` on each function's log group sends
+those lines to one Firehose stream whose built-in processors decompress the CloudWatch Logs
+envelope and extract the message (no transformation Lambda to run, pay for or break), then
+append a newline; Firehose gzips and writes ``predictions/YYYY/MM/DD/HH/`` (UTC hour of
+arrival). The archive reader also accepts blank lines and objects glued without a newline,
+so neither a missing nor a doubled delimiter loses an event.
+
+The bucket is KMS-encrypted with a rotating key, versioned, TLS-only, logged, and keeps data
+by prefix: predictions move to cheaper storage classes and expire after two years; derived
+results (drift, shadow) and Firehose's error output expire sooner; old object versions after
+30 days. A Glue table with partition projection over the hour folders lets Athena query the
+archive when it outgrows one function; an Athena workgroup keeps query results encrypted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import NoneType, UnionType
+from typing import Any, Literal, Union, get_args, get_origin
+
+import aws_cdk as cdk
+from aws_cdk import aws_athena as athena
+from aws_cdk import aws_glue as glue
+from aws_cdk import aws_kinesisfirehose as firehose
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_logs_destinations as log_destinations
+from aws_cdk import aws_s3 as s3
+from cdk_nag import NagPackSuppression, NagSuppressions
+from constructs import Construct
+from pydantic import BaseModel
+
+from propensity.constants import ARCHIVE_PREDICTIONS_PREFIX, EVENT_LOG_MARKER, ApiVersion
+from propensity.events import PredictionEvent
+from propensity.features.schemas import SPECS
+from propensity.features.spec import FeatureKind
+
+FIREHOSE_ERRORS_PREFIX = "firehose-errors/"
+ATHENA_RESULTS_PREFIX = "athena-results/"
+# The filter the subscription applies to each prediction function's log stream.
+EVENT_FILTER_FIELD = "$.event"
+
+
+@dataclass(frozen=True)
+class ArchiveRetention:
+    """Lifecycle of the archive bucket, by prefix (days)."""
+
+    predictions_infrequent_access_days: int = 30
+    predictions_glacier_days: int = 180
+    predictions_expire_days: int = 730
+    derived_expire_days: int = 400  # drift/ and shadow/ results: a year of trending, and a margin
+    errors_expire_days: int = 90
+    athena_results_expire_days: int = 30
+    noncurrent_versions_expire_days: int = 30
+    access_logs_expire_days: int = 365
+
+
+# Glue columns from the event schema --------------------------------------------------------------
+
+_HIVE_FEATURE_TYPES: dict[FeatureKind, str] = {
+    "numeric": "bigint",
+    "categorical": "string",
+    "boolean": "boolean",
+}
+
+
+def _feature_struct() -> str:
+    """``struct<...>`` of every feature name of every API version (a field means the same in each)."""
+    fields: dict[str, str] = {}
+    for spec in SPECS.values():
+        for feature in spec.features:
+            fields.setdefault(feature.name, _HIVE_FEATURE_TYPES[feature.kind])
+    return "struct<" + ",".join(f"{name}:{kind}" for name, kind in fields.items()) + ">"
+
+
+def _hive_type(annotation: Any, name: str) -> str:
+    origin = get_origin(annotation)
+    if origin in (Union, UnionType):
+        members = [a for a in get_args(annotation) if a is not NoneType]
+        return _hive_type(members[0], name)
+    if origin is Literal:
+        return "string"
+    if origin is list:
+        return f"array<{_hive_type(get_args(annotation)[0], name)}>"
+    if origin is dict and name == "features":
+        return _feature_struct()
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        inner = ",".join(f"{n}:{_hive_type(f.annotation, n)}" for n, f in annotation.model_fields.items())
+        return f"struct<{inner}>"
+    simple = {str: "string", int: "bigint", float: "double", bool: "boolean"}
+    if annotation in simple:
+        return simple[annotation]
+    # Timestamps stay ISO strings: the JSON SerDe cannot parse "...Z"; query with from_iso8601_timestamp.
+    return "string"
+
+
+def glue_columns() -> list[glue.CfnTable.ColumnProperty]:
+    """One Glue column per PredictionEvent field, in the schema's order (the schema is the source)."""
+    return [
+        glue.CfnTable.ColumnProperty(
+            name=name, type=_hive_type(field.annotation, name), comment=field.description
+        )
+        for name, field in PredictionEvent.model_fields.items()
+    ]
+
+
+class PredictionArchive(Construct):
+    """Exposes ``bucket``, ``key``, ``access_logs``, ``delivery_stream``, ``subscriptions`` (by API
+    version), ``database``, ``table`` and ``workgroup``."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        name_prefix: str,
+        log_groups: Mapping[ApiVersion, logs.ILogGroup],
+        retention: ArchiveRetention = ArchiveRetention(),
+        buffering_interval: cdk.Duration = cdk.Duration.minutes(5),
+        buffering_size: cdk.Size = cdk.Size.mebibytes(64),
+        removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        # Deliver server access logs through a bucket policy rather than the legacy
+        # LogDeliveryWrite ACL (object ownership stays "bucket owner enforced").
+        self.node.set_context("@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy", True)
+        self.key = kms.Key(
+            self,
+            "Key",
+            alias=f"alias/{name_prefix}-archive",
+            description="Encrypts the prediction archive (S3 objects and Athena results)",
+            enable_key_rotation=True,
+            removal_policy=removal_policy,
+        )
+        # Server access logs cannot be delivered to a KMS-encrypted bucket: this one uses SSE-S3.
+        self.access_logs = s3.Bucket(
+            self,
+            "AccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            removal_policy=removal_policy,
+            lifecycle_rules=[
+                s3.LifecycleRule(id="expire", expiration=cdk.Duration.days(retention.access_logs_expire_days))
+            ],
+        )
+        NagSuppressions.add_resource_suppressions(
+            self.access_logs,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-S1",
+                    reason="This is the access-log bucket of the archive; logging it to itself would loop",
+                )
+            ],
+        )
+        self.bucket = s3.Bucket(
+            self,
+            "Bucket",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.key,
+            bucket_key_enabled=True,
+            versioned=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="archive/",
+            removal_policy=removal_policy,
+            lifecycle_rules=self._lifecycle(retention),
+        )
+
+        stream_logs = logs.LogGroup(
+            self, "FirehoseLogs", retention=logs.RetentionDays.THREE_MONTHS, removal_policy=removal_policy
+        )
+        destination = firehose.S3Bucket(
+            self.bucket,
+            data_output_prefix=f"{ARCHIVE_PREDICTIONS_PREFIX}!{{timestamp:yyyy/MM/dd/HH}}/",
+            error_output_prefix=f"{FIREHOSE_ERRORS_PREFIX}!{{firehose:error-output-type}}/!{{timestamp:yyyy/MM/dd/HH}}/",
+            compression=firehose.Compression.GZIP,
+            encryption_key=self.key,
+            buffering_interval=buffering_interval,
+            buffering_size=buffering_size,
+            logging_config=firehose.EnableLogging(stream_logs),
+            processors=[
+                firehose.DecompressionProcessor(),
+                firehose.CloudWatchLogProcessor(data_message_extraction=True),
+                firehose.AppendDelimiterToRecordProcessor(),
+            ],
+        )
+        self.delivery_stream = firehose.DeliveryStream(
+            self,
+            "Stream",
+            delivery_stream_name=f"{name_prefix}-predictions",
+            destination=destination,
+            encryption=firehose.StreamEncryption.aws_owned_key(),
+        )
+        self.subscriptions: dict[ApiVersion, logs.SubscriptionFilter] = {}
+        for api, log_group in sorted(log_groups.items()):
+            self.subscriptions[api] = logs.SubscriptionFilter(
+                self,
+                f"Subscription{api.upper()}",
+                log_group=log_group,
+                destination=log_destinations.FirehoseDestination(self.delivery_stream),
+                filter_pattern=logs.FilterPattern.string_value(EVENT_FILTER_FIELD, "=", EVENT_LOG_MARKER),
+                filter_name=f"{name_prefix}-prediction-events-{api}",
+            )
+
+        database_name = f"{name_prefix}-archive".replace("-", "_")
+        self.database = glue.CfnDatabase(
+            self,
+            "Database",
+            catalog_id=cdk.Aws.ACCOUNT_ID,
+            database_input=glue.CfnDatabase.DatabaseInputProperty(
+                name=database_name, description="The prediction archive (PredictionEvents)"
+            ),
+        )
+        location = f"s3://{self.bucket.bucket_name}/{ARCHIVE_PREDICTIONS_PREFIX}"
+        self.table = glue.CfnTable(
+            self,
+            "PredictionsTable",
+            catalog_id=cdk.Aws.ACCOUNT_ID,
+            database_name=database_name,
+            table_input=glue.CfnTable.TableInputProperty(
+                name="predictions",
+                description="One row per PredictionEvent; partition dt: the archive hour, yyyy/MM/dd/HH UTC",
+                table_type="EXTERNAL_TABLE",
+                partition_keys=[glue.CfnTable.ColumnProperty(name="dt", type="string")],
+                parameters={
+                    "classification": "json",
+                    "compressionType": "gzip",
+                    "projection.enabled": "true",
+                    "projection.dt.type": "date",
+                    "projection.dt.format": "yyyy/MM/dd/HH",
+                    "projection.dt.range": "2025/01/01/00,NOW",
+                    "projection.dt.interval": "1",
+                    "projection.dt.interval.unit": "HOURS",
+                    "storage.location.template": location + "${dt}/",
+                },
+                storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
+                    location=location,
+                    columns=glue_columns(),
+                    input_format="org.apache.hadoop.mapred.TextInputFormat",
+                    output_format="org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+                    compressed=True,
+                    serde_info=glue.CfnTable.SerdeInfoProperty(
+                        serialization_library="org.openx.data.jsonserde.JsonSerDe",
+                        # A damaged line must not fail a whole query.
+                        parameters={"ignore.malformed.json": "true", "case.insensitive": "false"},
+                    ),
+                ),
+            ),
+        )
+        self.table.node.add_dependency(self.database)
+        self.workgroup = athena.CfnWorkGroup(
+            self,
+            "Workgroup",
+            name=f"{name_prefix}-archive",
+            description="Queries over the prediction archive; results encrypted with the archive key",
+            state="ENABLED",
+            work_group_configuration=athena.CfnWorkGroup.WorkGroupConfigurationProperty(
+                enforce_work_group_configuration=True,
+                publish_cloud_watch_metrics_enabled=True,
+                result_configuration=athena.CfnWorkGroup.ResultConfigurationProperty(
+                    output_location=f"s3://{self.bucket.bucket_name}/{ATHENA_RESULTS_PREFIX}",
+                    encryption_configuration=athena.CfnWorkGroup.EncryptionConfigurationProperty(
+                        encryption_option="SSE_KMS", kms_key=self.key.key_arn
+                    ),
+                ),
+            ),
+        )
+        self._suppress_findings()
+
+    @staticmethod
+    def _lifecycle(retention: ArchiveRetention) -> list[s3.LifecycleRule]:
+        days = cdk.Duration.days
+        return [
+            s3.LifecycleRule(
+                id="predictions",
+                prefix=ARCHIVE_PREDICTIONS_PREFIX,
+                transitions=[
+                    s3.Transition(
+                        storage_class=s3.StorageClass.INFREQUENT_ACCESS,
+                        transition_after=days(retention.predictions_infrequent_access_days),
+                    ),
+                    s3.Transition(
+                        storage_class=s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
+                        transition_after=days(retention.predictions_glacier_days),
+                    ),
+                ],
+                expiration=days(retention.predictions_expire_days),
+            ),
+            s3.LifecycleRule(id="drift", prefix="drift/", expiration=days(retention.derived_expire_days)),
+            s3.LifecycleRule(id="shadow", prefix="shadow/", expiration=days(retention.derived_expire_days)),
+            s3.LifecycleRule(
+                id="firehose-errors",
+                prefix=FIREHOSE_ERRORS_PREFIX,
+                expiration=days(retention.errors_expire_days),
+            ),
+            s3.LifecycleRule(
+                id="athena-results",
+                prefix=ATHENA_RESULTS_PREFIX,
+                expiration=days(retention.athena_results_expire_days),
+            ),
+            s3.LifecycleRule(
+                id="old-versions-and-uploads",
+                noncurrent_version_expiration=days(retention.noncurrent_versions_expire_days),
+                abort_incomplete_multipart_upload_after=days(7),
+            ),
+        ]
+
+    def _suppress_findings(self) -> None:
+        NagSuppressions.add_resource_suppressions(
+            self.delivery_stream,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason="Firehose's role writes any object under the archive prefixes it delivers to "
+                    "(object keys carry the hour and a generated name) and uses the archive key for it; "
+                    "this is CDK's bucket and key grant",
+                )
+            ],
+            apply_to_children=True,
+        )

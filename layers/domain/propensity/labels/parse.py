@@ -1,0 +1,186 @@
+"""Parse and validate a dropped label file row by row (CSV with a header, or JSON lines).
+
+Columns / keys: ``prediction_id``, ``outcome`` (yes/no), ``outcome_date`` (ISO date), and
+``customer_ref`` (optional; a row needs a prediction id, a customer reference, or both).
+A bad row is rejected with its reason and never stops the others; a file that cannot be
+read at all (bad gzip, not UTF-8, no header) yields one reject for line 0 and no rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import zlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, Final
+
+from propensity.labels.layout import GZIP_SUFFIX
+from propensity.labels.models import RejectedRow
+
+ID_COLUMNS: Final = ("prediction_id", "customer_ref")
+REQUIRED_COLUMNS: Final = ("outcome", "outcome_date")
+KNOWN_COLUMNS: Final = (*ID_COLUMNS, *REQUIRED_COLUMNS)
+MAX_PREDICTION_ID = 64  # PredictionEvent.prediction_id's bound
+MAX_CUSTOMER_REF = 128
+OUTCOMES: Final = {"yes": "yes", "no": "no"}
+
+
+@dataclass(frozen=True)
+class ValidRow:
+    """A row that passed validation, before provenance is attached."""
+
+    row: int
+    prediction_id: str | None
+    customer_ref: str | None
+    outcome: str
+    outcome_date: date
+
+
+@dataclass
+class ParsedFile:
+    rows: int = 0
+    valid: list[ValidRow] = field(default_factory=list)
+    rejects: list[RejectedRow] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
+
+
+class UnreadableFileError(ValueError):
+    """The file as a whole cannot be read (its rows are never looked at)."""
+
+
+def decode(key: str, data: bytes) -> str:
+    """Text of a dropped file: gunzip when compressed, UTF-8 (an Excel BOM is tolerated)."""
+    if key.lower().endswith(GZIP_SUFFIX) or data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as error:
+            raise UnreadableFileError(f"not a readable gzip file: {error}") from error
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise UnreadableFileError(f"not UTF-8 text: {error}") from error
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _parse_date(value: Any) -> date:
+    text = _text(value)
+    if text is None:
+        raise ValueError("outcome_date is missing")
+    try:
+        if len(text) == 10:
+            return date.fromisoformat(text)
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"outcome_date {text!r} is not an ISO date (YYYY-MM-DD)") from None
+    return (moment.astimezone(UTC) if moment.tzinfo else moment).date()
+
+
+def validate_row(row: int, values: Mapping[str, Any], today: date) -> ValidRow:
+    """One row's fields, checked; ``ValueError`` says what is wrong with it."""
+    prediction_id = _text(values.get("prediction_id"))
+    customer_ref = _text(values.get("customer_ref"))
+    if prediction_id is None and customer_ref is None:
+        raise ValueError("neither prediction_id nor customer_ref is given")
+    if prediction_id is not None and len(prediction_id) > MAX_PREDICTION_ID:
+        raise ValueError(f"prediction_id is longer than {MAX_PREDICTION_ID} characters")
+    if customer_ref is not None and len(customer_ref) > MAX_CUSTOMER_REF:
+        raise ValueError(f"customer_ref is longer than {MAX_CUSTOMER_REF} characters")
+    raw_outcome = values.get("outcome")
+    outcome = OUTCOMES.get(str(raw_outcome).strip().lower()) if isinstance(raw_outcome, str) else None
+    if outcome is None:
+        raise ValueError(f"outcome must be 'yes' or 'no', got {raw_outcome!r}")
+    outcome_date = _parse_date(values.get("outcome_date"))
+    if outcome_date > today:
+        raise ValueError(f"outcome_date {outcome_date} is in the future (today is {today})")
+    return ValidRow(row, prediction_id, customer_ref, outcome, outcome_date)
+
+
+def _csv_rows(text: str, parsed: ParsedFile) -> Iterator[tuple[int, str, Mapping[str, Any] | None, str]]:
+    """(line, raw text, values or None, reason) per data row of a CSV file with a header."""
+    lines = text.splitlines()
+    if not lines or not lines[0].strip():
+        raise UnreadableFileError("the CSV file is empty or has no header line")
+    # Spreadsheets in many locales export with ';' (as the bank's own data set does).
+    delimiter = max(",;\t", key=lines[0].count)
+    header = [name.strip().lower() for name in next(csv.reader([lines[0]], delimiter=delimiter))]
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing or not any(c in header for c in ID_COLUMNS):
+        wanted = missing or ["prediction_id or customer_ref"]
+        raise UnreadableFileError(f"the header {header} lacks {', '.join(wanted)}")
+    parsed.ignored_columns = [name for name in header if name not in KNOWN_COLUMNS]
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        fields = next(csv.reader([line], delimiter=delimiter))
+        if len(fields) != len(header):
+            yield number, line, None, f"{len(fields)} fields where the header has {len(header)}"
+            continue
+        yield number, line, dict(zip(header, fields, strict=True)), ""
+
+
+def _jsonl_rows(text: str) -> Iterator[tuple[int, str, Mapping[str, Any] | None, str]]:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as error:
+            yield number, line, None, f"not valid JSON: {error.msg}"
+            continue
+        if not isinstance(value, dict):
+            yield number, line, None, f"expected a JSON object, got {type(value).__name__}"
+            continue
+        yield number, line, value, ""
+
+
+def parse_label_file(key: str, data: bytes, file_format: str, today: date) -> ParsedFile:
+    """Validate every row of a dropped file; duplicates inside the file keep the first row."""
+    parsed = ParsedFile()
+    try:
+        text = decode(key, data)
+        rows = list(_csv_rows(text, parsed) if file_format == "csv" else _jsonl_rows(text))
+    except UnreadableFileError as error:
+        parsed.rejects.append(RejectedRow(row=0, reason=f"file rejected: {error}", content=""))
+        return parsed
+    first_seen: dict[tuple[str, str], int] = {}
+    for number, line, values, reason in rows:
+        parsed.rows += 1
+        if values is None:
+            parsed.rejects.append(RejectedRow(row=number, reason=reason, content=line))
+            continue
+        try:
+            valid = validate_row(number, values, today)
+        except ValueError as error:
+            parsed.rejects.append(RejectedRow(row=number, reason=str(error), content=line))
+            continue
+        # One outcome per prediction (or per customer and date) in a file; a repeat is a
+        # mistake the sender should see rather than a silent overwrite.
+        identity = (
+            ("prediction_id", valid.prediction_id)
+            if valid.prediction_id
+            else ("customer_ref", f"{valid.customer_ref}@{valid.outcome_date}")
+        )
+        if identity in first_seen:
+            parsed.rejects.append(
+                RejectedRow(
+                    row=number,
+                    reason=(
+                        f"duplicate {identity[0]} {identity[1]!r}: "
+                        f"already given on line {first_seen[identity]}"
+                    ),
+                    content=line,
+                )
+            )
+            continue
+        first_seen[identity] = number
+        parsed.valid.append(valid)
+    return parsed

@@ -1,0 +1,1 @@
+"""The promotion workflow: gate, challenger, approve, promote, rollback (see docs/promotion.md)."""

@@ -1,0 +1,1 @@
+"""API v2: grouped and renamed fields, booleans, a nullable history, warnings, batches."""

@@ -1,0 +1,1 @@
+"""Shadow scoring: the registry's challenger scores real archived requests, off the serving path."""

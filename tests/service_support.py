@@ -1,0 +1,64 @@
+"""Helpers for the prediction service's tests (unit, integration, e2e): bodies, captured output."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+from propensity.bundle.io import Bundle
+from propensity.events import PredictionEvent
+from propensity.service.settings import ServiceSettings
+from propensity.service.v1.models import EXAMPLE_REQUEST as V1_EXAMPLE
+from propensity.service.v2.models import EXAMPLE_REQUEST as V2_EXAMPLE
+
+DEPRECATED_ON = date(2026, 9, 1)
+SUNSET_ON = date(2027, 6, 30)
+
+
+def make_settings(bundles: dict[str, Bundle] | None, **overrides: Any) -> ServiceSettings:
+    """Settings serving both versions from the session's bundles, with ``overrides``."""
+    values: dict[str, Any] = {
+        "api_versions": ("v1", "v2"),
+        "model_dir_v1": bundles["v1"].path if bundles else None,
+        "model_dir_v2": bundles["v2"].path if bundles else None,
+        "v1_deprecation_date": DEPRECATED_ON,
+        "v1_sunset_date": SUNSET_ON,
+        **overrides,
+    }
+    return ServiceSettings(**values)
+
+
+def emitted_events(text: str) -> list[PredictionEvent]:
+    """PredictionEvents among captured stdout lines, each validated against the schema."""
+    events = []
+    for line in text.splitlines():
+        if line.startswith("{") and json.loads(line).get("event") == "PredictionEvent":
+            events.append(PredictionEvent.model_validate_json(line))
+    return events
+
+
+def emf_blobs(text: str) -> list[dict[str, Any]]:
+    """EMF documents among captured stdout lines."""
+    return [json.loads(line) for line in text.splitlines() if line.startswith('{"_aws"')]
+
+
+def post_raw(client: Any, path: str, body: bytes, content_type: str | None = "application/json") -> Any:
+    headers = {"content-type": content_type} if content_type else {}
+    return client.post(path, content=body, headers=headers)
+
+
+def v1_body(**changes: Any) -> dict[str, Any]:
+    """The contract's example body with some fields changed."""
+    return {**V1_EXAMPLE, **changes}
+
+
+def v2_body(**groups: Any) -> dict[str, Any]:
+    """The v2 example with fields of some groups changed: ``v2_body(customer={"job": "x"})``."""
+    body = json.loads(json.dumps(V2_EXAMPLE))
+    for group, fields in groups.items():
+        if group == "customer_ref":
+            body["customer_ref"] = fields
+        else:
+            body[group].update(fields)
+    return body
