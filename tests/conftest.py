@@ -83,3 +83,18 @@ def bundle_copy(tmp_path: Path, trained: dict[str, TrainingResult]):
 def synthetic_csv(tmp_path: Path) -> Path:
     """A small deterministic csv shaped like bank-full.csv (no real data needed)."""
     return write_synthetic_csv(tmp_path / "bank-full.csv", rows=3000, seed=11)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_observability():
+    """Every test starts like a new execution environment: no metrics, no appended log keys, cold."""
+    from aws_lambda_powertools.metrics.provider import cold_start
+
+    from propensity.observability import logger, metrics
+
+    metrics.clear_metrics()
+    logger.clear_state()
+    cold_start.reset_cold_start_flag()
+    yield
+    metrics.clear_metrics()
+    logger.clear_state()

@@ -2,8 +2,8 @@
 
 Thin: composes one construct per capability over the archive bucket, with the service stack's
 log groups, layers and shipped bundles and the monitoring stack's alert topics. Exposes
-``archive`` (the construct), ``archive_bucket``, ``layers``, ``drift`` and ``shadow`` (``None``
-when the stage has no ``s3://`` registry to follow a challenger in).
+``archive`` (the construct), ``archive_bucket``, ``layers``, ``drift``, ``shadow`` (``None``
+when the stage has no ``s3://`` registry to follow a challenger in) and ``evaluation``.
 """
 
 from __future__ import annotations

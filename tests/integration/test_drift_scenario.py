@@ -14,8 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from propensity.archive.store import LocalArchiveStore
 from propensity.bundle.manifest import Manifest
 from propensity.drift.scenario import run_replay_scenario, split_by_order
+from propensity.drift.tally import tally_objects
 from propensity.features.schemas import SPECS
 from propensity.features.translate import v1_columns_to_v2_flat
 from propensity.monitoring.reference import NumericReference
@@ -99,6 +101,10 @@ def test_every_replayed_row_reached_the_archive_through_the_service(scenario):
         assert result.bad_lines == 0
         assert group.events == last - first
         assert group.model_version == scenario.model_version and group.judged
+    # And every line the service wrote took the reader's fast path (its output matches the schema's pattern)
+    store = LocalArchiveStore(scenario.workdir / "archive")
+    tally = tally_objects(store, store.list_objects("predictions/"))
+    assert tally.fast_lines == tally.stats.events == scenario.replay_rows
 
 
 def test_the_job_reproduces_the_psi_of_the_raw_data(scenario, truth):

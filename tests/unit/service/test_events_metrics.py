@@ -200,3 +200,12 @@ def test_metrics_off_publishes_nothing(make_client, capsys):
     client = make_client(metrics_flush="off", events_to_stdout=False)
     client.post("/v1/predict", json=v1_body())
     assert emf_blobs(capsys.readouterr().out) == []
+
+
+def test_validate_and_translate_move_no_serving_metrics(emf_client, capsys):
+    # Given consumers testing their migration, with mistakes and unknown categories
+    emf_client.post("/v2/validate", json=v2_body(customer={"job": "astronaut"}))
+    emf_client.post("/v2/validate", json=v2_body(customer={"age": "x"}))
+    emf_client.post("/v2/translate", json=v1_body(age=3))
+    # Then the serving metrics (latency, validation errors, unknown categories) are untouched
+    assert emf_blobs(capsys.readouterr().out) == []

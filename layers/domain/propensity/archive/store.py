@@ -47,6 +47,9 @@ class ArchiveStore(BlobStore):
 class LocalArchiveStore(LocalBlobStore, ArchiveStore):
     """The archive as a folder (what the local server writes with ``LocalArchiveWriter``)."""
 
+    def __init__(self, root: Path | str) -> None:
+        super().__init__(Path(root))
+
     def list_objects(self, prefix: str) -> list[ObjectInfo]:
         # Walk only the folder the prefix names, not the whole archive: hours add up.
         directory, _, _ = prefix.rpartition("/")

@@ -2,8 +2,8 @@
 
 ``TreeEnsemble.raw_score`` walks node ids through ``left``/``right`` gathers and a NaN check
 at every level. For serving, the ensemble is laid out once, at load, as complete binary
-trees (level by level, node ``p``'s children at ``2p`` and ``2p + 1``), so a level costs two
-gathers and a comparison:
+trees (level by level, entry ``e``'s children at ``2e`` and ``2e + 1`` of the next level), so
+a level costs three gathers, a comparison and two in-place integer operations:
 
 - a leaf above the last level is repeated down to it (its children are itself, as in
   ``TreeEnsemble``), so every walk has the same length and ends on a leaf;
@@ -36,33 +36,25 @@ Index = npt.NDArray[np.intp]
 
 @dataclass(frozen=True)
 class _Layout:
-    features: tuple[Index, ...]  # per level, (trees * 2**level,) column of the widened row
-    thresholds: tuple[Floats, ...]  # per level, same shape
-    level_base: tuple[Index, ...]  # per level, start of each tree's block: tree * 2**level
-    leaf_base: Index  # start of each tree's block of leaves: tree * 2**depth
-    leaf_values: Floats  # (trees * 2**depth,)
+    # Per level L, arrays of trees * 2**L entries: entry ``tree * 2**L + p`` is position p of
+    # that tree, and its children are entries ``2 * e`` and ``2 * e + 1`` of level L + 1.
+    features: tuple[Index, ...]  # column of the widened row that the node reads
+    thresholds: tuple[Floats, ...]
+    leaf_values: Floats  # level ``depth``: trees * 2**depth leaves
 
 
 def _layout(ensemble: TreeEnsemble) -> _Layout:
     trees = ensemble.roots.size
     widened_feature = ensemble.feature.astype(np.intp) + ensemble.n_features * (~ensemble.missing_left)
-    nodes = ensemble.roots.astype(np.intp)[:, None]  # (trees, 1): node ids at level 0
-    features, thresholds, bases = [], [], []
-    for level in range(ensemble.depth):
-        flat = nodes.ravel()
-        features.append(widened_feature[flat])
-        thresholds.append(ensemble.threshold[flat])
-        bases.append(np.arange(trees, dtype=np.intp) * (2**level))
-        # children of position p at 2p (left) and 2p + 1 (right); leaves point to themselves
-        children = np.stack([ensemble.left[nodes], ensemble.right[nodes]], axis=2)
-        nodes = children.reshape(trees, -1).astype(np.intp)
-    return _Layout(
-        features=tuple(features),
-        thresholds=tuple(thresholds),
-        level_base=tuple(bases),
-        leaf_base=np.arange(trees, dtype=np.intp) * (2**ensemble.depth),
-        leaf_values=ensemble.value[nodes.ravel()],
-    )
+    nodes = ensemble.roots.astype(np.intp)  # level 0: one node per tree
+    features, thresholds = [], []
+    for _ in range(ensemble.depth):
+        features.append(widened_feature[nodes])
+        thresholds.append(ensemble.threshold[nodes])
+        # children of entry e at 2e (left) and 2e + 1 (right); leaves point to themselves
+        nodes = np.stack([ensemble.left[nodes], ensemble.right[nodes]], axis=1).ravel().astype(np.intp)
+    assert nodes.size == trees * 2**ensemble.depth
+    return _Layout(features=tuple(features), thresholds=tuple(thresholds), leaf_values=ensemble.value[nodes])
 
 
 @dataclass(frozen=True)
@@ -98,25 +90,24 @@ class CompiledEnsemble(TreeEnsemble):
         )
 
     def _score_one(self, layout: _Layout, row: Floats) -> float:
-        position = np.zeros(self.roots.size, dtype=np.intp)
-        for features, thresholds, base in zip(
-            layout.features, layout.thresholds, layout.level_base, strict=True
-        ):
-            node = base + position
-            go_left = row[features[node]] <= thresholds[node]
-            position = 2 * position + 1 - go_left
-        return float(layout.leaf_values[layout.leaf_base + position].sum() + self.baseline)
+        entry = np.arange(self.roots.size, dtype=np.intp)
+        for features, thresholds in zip(layout.features, layout.thresholds, strict=True):
+            go_left = row[features[entry]] <= thresholds[entry]
+            entry *= 2
+            entry += ~go_left
+        return float(layout.leaf_values[entry].sum() + self.baseline)
 
     def _score_rows(self, layout: _Layout, rows: Floats) -> Floats:
-        width = rows.shape[1]
         flat_rows = rows.ravel()
-        row_start = (np.arange(rows.shape[0], dtype=np.intp) * width)[:, None]
-        position = np.zeros((rows.shape[0], self.roots.size), dtype=np.intp)
-        for features, thresholds, base in zip(
-            layout.features, layout.thresholds, layout.level_base, strict=True
-        ):
-            node = base + position
-            go_left = flat_rows[row_start + features[node]] <= thresholds[node]
-            position = 2 * position + 1 - go_left
-        result: Floats = layout.leaf_values[layout.leaf_base + position].sum(axis=1) + self.baseline
+        row_start = (np.arange(rows.shape[0], dtype=np.intp) * rows.shape[1])[:, None]
+        entry = np.broadcast_to(
+            np.arange(self.roots.size, dtype=np.intp), (rows.shape[0], self.roots.size)
+        ).copy()
+        for features, thresholds in zip(layout.features, layout.thresholds, strict=True):
+            column = features[entry]
+            column += row_start
+            go_left = flat_rows[column] <= thresholds[entry]
+            entry *= 2
+            entry += ~go_left
+        result: Floats = layout.leaf_values[entry].sum(axis=1) + self.baseline
         return result

@@ -16,15 +16,22 @@ from propensity import __version__
 from propensity.constants import ApiVersion
 from propensity.service.core.errors import install_error_handlers, json_response
 from propensity.service.core.events import EventSink
-from propensity.service.core.openapi import SchemaPatch, install_openapi, request_schema
+from propensity.service.core.openapi import ERROR_MODELS, SchemaPatch, install_openapi, response_doc
 from propensity.service.core.pipeline import Pipeline
 from propensity.service.core.runtime import ModelRuntime
 from propensity.service.core.telemetry import Telemetry
 from propensity.service.settings import ServiceSettings
 from propensity.service.v1 import deprecation
-from propensity.service.v1.models import V1PredictRequest
+from propensity.service.v1.models import V1PredictRequest, V1PredictResponse
 from propensity.service.v1.routes import build_router as v1_router
-from propensity.service.v2.models import V2BatchRequest, V2PredictRequest, document_batch_items
+from propensity.service.v2.models import (
+    V2BatchRequest,
+    V2BatchResponse,
+    V2PredictRequest,
+    V2PredictResponse,
+    V2ValidateResponse,
+    document_batch_items,
+)
 from propensity.service.v2.routes import build_router as v2_router
 
 DESCRIPTION = """\
@@ -72,8 +79,11 @@ def create_app(settings: ServiceSettings, runtime: ModelRuntime | None = None) -
         "/health",
         tags=["health"],
         summary="Is the model loaded and answering?",
-        response_model=HealthResponse,
-        responses={503: {"model": HealthResponse, "description": "A model is not loaded; `reason` says why"}},
+        response_model=None,
+        responses={
+            200: response_doc(HealthResponse, "Every served model is loaded"),
+            503: response_doc(HealthResponse, "A model is not loaded; `reason` says why"),
+        },
     )
     async def health() -> Response:
         body = HealthResponse(
@@ -85,10 +95,12 @@ def create_app(settings: ServiceSettings, runtime: ModelRuntime | None = None) -
         return json_response(body.model_dump(mode="json"), 200 if runtime.ready else 503)
 
     request_types: list[Any] = []
+    response_types: list[Any] = [HealthResponse, *ERROR_MODELS]
     patches: list[SchemaPatch] = []
     if "v2" in settings.api_versions:
         app.include_router(v2_router(pipeline))
         request_types += [V2PredictRequest, V2BatchRequest, V1PredictRequest]
+        response_types += [V2PredictResponse, V2BatchResponse, V2ValidateResponse]
         patches.append(document_batch_items)
     install_error_handlers(app)  # the catch-all sits inside the deprecation headers
     if "v1" in settings.api_versions:
@@ -100,5 +112,6 @@ def create_app(settings: ServiceSettings, runtime: ModelRuntime | None = None) -
             deprecation.DeprecationHeaders, headers=deprecation.deprecation_headers(deprecated_on, sunset_on)
         )
         request_types.append(V1PredictRequest)
-    install_openapi(app, [request_schema(t) for t in dict.fromkeys(request_types)], patches)
+        response_types.append(V1PredictResponse)
+    install_openapi(app, request_types, response_types, patches)
     return app

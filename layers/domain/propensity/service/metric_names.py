@@ -7,7 +7,8 @@ Every metric is published under three dimension sets:
 - ``[ApiVersion]`` (stable: what alarms and dashboards name at synth time),
 - ``[ApiVersion, ModelVersion]`` (per model, e.g. to compare canary and stable versions).
 
-Per-field metrics put the field in the metric name; fields come from the feature specs,
+Only the scoring routes publish (``/v2/validate`` and ``/v2/translate`` are consumers testing
+their migration). Per-field metrics put the field in the metric name; fields come from the feature specs,
 so the set of names is bounded (``VALIDATION_FIELDS``, ``CATEGORICAL_FIELDS``). The
 consumer (API key id) is never a dimension: it is in the PredictionEvent.
 """

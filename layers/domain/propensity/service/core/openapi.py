@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, TypeAdapter
+from pydantic.json_schema import JsonSchemaMode
 
 from propensity.service.core.errors import ErrorResponse, ValidationErrorResponse
 
@@ -46,7 +47,9 @@ def response_doc(model: Any, description: str) -> dict[str, Any]:
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """Documented error responses for ``codes``."""
     return {
-        code: response_doc(ValidationErrorResponse if code == 422 else ErrorResponse, ERROR_DESCRIPTIONS[code])
+        code: response_doc(
+            ValidationErrorResponse if code == 422 else ErrorResponse, ERROR_DESCRIPTIONS[code]
+        )
         for code in codes
     }
 
@@ -88,7 +91,7 @@ def install_openapi(
     story (e.g. batch items accepted loosely but documented precisely).
     """
     # Responses first: a request type a response embeds is then documented as it is validated.
-    schemas = [(t, "serialization") for t in dict.fromkeys(responses)]
+    schemas: list[tuple[Any, JsonSchemaMode]] = [(t, "serialization") for t in dict.fromkeys(responses)]
     schemas += [(t, "validation") for t in dict.fromkeys(requests)]
     fixes = list(patches)
 

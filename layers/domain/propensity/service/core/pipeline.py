@@ -68,8 +68,12 @@ class Pipeline:
         self.events = events
 
     @contextmanager
-    def observe(self, api_version: ApiVersion) -> Iterator[RequestMetrics]:
-        """Metrics of one request: errors are recorded on the way out, then everything is published."""
+    def observe(self, api_version: ApiVersion, scoring: bool = True) -> Iterator[RequestMetrics]:
+        """Metrics of one request: errors are recorded on the way out, then everything is published.
+
+        Routes that do not score (validate, translate) are logged like the others but publish
+        no metrics: consumers testing their migration must not move the serving figures.
+        """
         metrics = RequestMetrics(api_version, self.runtime.model_version(api_version) or "none")
         try:
             yield metrics
@@ -88,7 +92,8 @@ class Pipeline:
             )
             raise
         finally:
-            self.telemetry.publish(metrics)
+            if scoring:
+                self.telemetry.publish(metrics)
 
     def model(self, api_version: ApiVersion) -> ServingModel:
         return self.runtime.require(api_version)

@@ -52,7 +52,10 @@ def build_router(pipeline: Pipeline) -> APIRouter:
         "/predict",
         summary="Score one customer",
         response_model=None,
-        responses={200: response_doc(V2PredictResponse, "The prediction"), **error_responses(400, 413, 415, 422, 503)},
+        responses={
+            200: response_doc(V2PredictResponse, "The prediction"),
+            **error_responses(400, 413, 415, 422, 503),
+        },
         openapi_extra=json_request_body(
             "V2PredictRequest", {"customer": EXAMPLE_REQUEST, "unknown category": _UNKNOWN_EXAMPLE}
         ),
@@ -115,7 +118,10 @@ def build_router(pipeline: Pipeline) -> APIRouter:
         "/predict/batch",
         summary=f"Score 1 to {MAX_BATCH_RECORDS} customers; invalid records do not fail the batch",
         response_model=None,
-        responses={200: response_doc(V2BatchResponse, "One result per record"), **error_responses(400, 413, 415, 422, 503)},
+        responses={
+            200: response_doc(V2BatchResponse, "One result per record"),
+            **error_responses(400, 413, 415, 422, 503),
+        },
         openapi_extra=json_request_body(
             "V2BatchRequest", {"two customers": {"records": [EXAMPLE_REQUEST, _UNKNOWN_EXAMPLE]}}
         ),
@@ -139,7 +145,7 @@ def build_router(pipeline: Pipeline) -> APIRouter:
             for c in checked:
                 if isinstance(c, RecordErrors):
                     metrics.invalid(c.fields)
-                else:
+                elif c.unknown_fields:
                     metrics.unknown_categories.update(c.unknown_fields)
             metrics.phases_ms["validation"] = elapsed_ms(started)
 
@@ -216,9 +222,8 @@ def build_router(pipeline: Pipeline) -> APIRouter:
         ),
     )
     async def validate(request: Request) -> Response:
-        with pipeline.observe("v2") as metrics:
+        with pipeline.observe("v2", scoring=False):
             record = to_record(await pipeline.json_body(request, MAX_BODY_BYTES_SINGLE))
-            metrics.unknown_categories.update(record.unknown_fields)
             return Response(
                 _dumps(
                     {"normalised": record.payload, "features": record.features, "warnings": record.warnings}
@@ -237,7 +242,7 @@ def build_router(pipeline: Pipeline) -> APIRouter:
         openapi_extra=json_request_body("V1PredictRequest", {"contract example": V1_EXAMPLE}),
     )
     async def translate(request: Request) -> Response:
-        with pipeline.observe("v2"):
+        with pipeline.observe("v2", scoring=False):
             record = v1_adapter.to_record(await pipeline.json_body(request, MAX_BODY_BYTES_SINGLE))
             return Response(_dumps(v1_to_v2(record)), media_type=JSON_MEDIA_TYPE)
 
