@@ -17,6 +17,7 @@ from propensity.policy.deployment import DeploymentThresholds
 from propensity.policy.drift import DriftThresholds
 from propensity.policy.evaluation import EvaluationThresholds
 from propensity.policy.gate import GateThresholds
+from propensity.service.settings import DEFAULT_V1_DEPRECATION_DATE, DEFAULT_V1_SUNSET_DATE
 
 StageName = Literal["dev", "prod"]
 DeploymentStyle = Literal["canary", "linear", "all_at_once"]
@@ -91,8 +92,8 @@ class StageConfig(Strict):
     stage: StageName
     account: Annotated[str, Field(pattern=r"^\d{12}$")] = "111111111111"
     region: str = "eu-west-1"
-    v1_deprecation_date: date = date(2026, 9, 1)
-    v1_sunset_date: date = date(2027, 6, 30)
+    v1_deprecation_date: date = DEFAULT_V1_DEPRECATION_DATE
+    v1_sunset_date: date = DEFAULT_V1_SUNSET_DATE
     models: dict[ApiVersion, ModelPin]
     require_approval: bool = False
     consumers: list[ConsumerConfig] = Field(default_factory=lambda: [ConsumerConfig(name="crm")])

@@ -29,15 +29,14 @@ from infra.packaging import MODEL_SUBDIR, prediction_code_dir
 from propensity.constants import METRIC_NAMESPACE, ApiVersion
 from propensity.policy.deployment import DeploymentThresholds
 from propensity.promotion.stage import LIVE_ALIAS
-from propensity.service.metric_names import DIMENSION_API, DIMENSION_MODEL
+from propensity.service.metric_names import DIMENSION_API, DIMENSION_MODEL, SERVER_ERRORS
 
 # The names the rollback command (propensity.promotion) finds the function and alias by.
 ALIAS_NAME = LIVE_ALIAS
 HANDLER = "predict_handler.lambda_handler"
-# EMF count of HTTP 5xx the service answers, by ApiVersion and ModelVersion. The app turns its own
-# failures into 500s (Lambda counts a success), so only the service can count them; until it
-# publishes this metric the alarm stays OK and the Errors and Duration alarms guard the canary.
-SERVER_ERRORS_METRIC = "ServerErrors"
+# EMF count of HTTP 5xx the service answers, by ApiVersion and ModelVersion (the app turns its own
+# failures into 500s, so Lambda counts a success; only the service can count them).
+SERVER_ERRORS_METRIC = SERVER_ERRORS
 # How cdk-nag names the CodeDeploy role's grant on the hooks' versions (``<hook ARN>:*``).
 HOOK_VERSIONS_FINDING = r"/^Resource::<.*Hooks(Pre|Post)TrafficFunction.*\.Arn>:\*$/g"
 
@@ -101,6 +100,7 @@ class PredictionFunction(Construct):
             layers=layers,
             environment={
                 "API_VERSIONS": api,
+                "TRACE_AWS_SDK": "false",  # no AWS calls on the serving path: skip patching botocore
                 f"MODEL_DIR_{api.upper()}": MODEL_SUBDIR,
                 "V1_DEPRECATION_DATE": v1_deprecation_date.isoformat(),
                 "V1_SUNSET_DATE": v1_sunset_date.isoformat(),

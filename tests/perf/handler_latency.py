@@ -65,6 +65,7 @@ def handler_env(bundles: BenchBundles, apis: Sequence[str] = ("v1", "v2")) -> di
         "V1_SUNSET_DATE": "2027-06-30",
         "POWERTOOLS_SERVICE_NAME": "propensity-api",
         "POWERTOOLS_METRICS_NAMESPACE": "Propensity",
+        "TRACE_AWS_SDK": "false",  # as infra/constructs/prediction.py configures the function
     }
     for api in apis:
         env[f"MODEL_DIR_{api.upper()}"] = str(bundles.bundle_dirs[api])  # type: ignore[index]

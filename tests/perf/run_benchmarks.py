@@ -1,6 +1,6 @@
 """``make bench``: every performance figure of the service in one run, as a table and as JSON.
 
-    python -m tests.perf.run_benchmarks            # everything (about 4 minutes on 2 cores)
+    python -m tests.perf.run_benchmarks            # everything (1.5 to 4 minutes on 2 cores)
     python -m tests.perf.run_benchmarks --quick    # fewer iterations, shorter load test
     python -m tests.perf.run_benchmarks --only handler cold_start
 

@@ -29,10 +29,6 @@ class Latency:
         p50, p90, p99 = np.percentile(ms, [50, 90, 99])
         return cls(int(ms.size), float(ms.mean()), float(p50), float(p90), float(p99), float(ms.max()))
 
-    @classmethod
-    def from_seconds(cls, samples_s: Sequence[float] | np.ndarray) -> Latency:
-        return cls.from_ns(np.asarray(samples_s, dtype=np.float64) * 1e9)
-
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -209,3 +209,23 @@ def test_validate_and_translate_move_no_serving_metrics(emf_client, capsys):
     emf_client.post("/v2/translate", json=v1_body(age=3))
     # Then the serving metrics (latency, validation errors, unknown categories) are untouched
     assert emf_blobs(capsys.readouterr().out) == []
+
+
+def test_server_errors_are_counted_for_the_canary_rollback_alarm(make_client, bundles, capsys, monkeypatch):
+    # Given a v1 model whose scoring fails unexpectedly (a broken release)
+    client = make_client(metrics_flush="request", events_to_stdout=False)
+    runtime = client.app.state.runtime
+    broken = runtime.require("v1")
+
+    def explode(*_args, **_kwargs):
+        raise RuntimeError("corrupt tree arrays")
+
+    monkeypatch.setattr(type(broken.model), "score", explode, raising=False)
+    monkeypatch.setattr(type(broken.model), "probability", explode, raising=False)
+    # When a consumer asks for a prediction
+    response = client.post("/v1/predict", json=v1_body())
+    # Then it gets a trace-free 500, and ServerErrors is counted for that model version
+    assert response.status_code == 500
+    assert "corrupt" not in response.text
+    values = metrics_of(emf_blobs(capsys.readouterr().out))
+    assert values.get("ServerErrors") == [1.0]

@@ -55,6 +55,11 @@ REJECTION_REASONS: Final[tuple[str, ...]] = (
     "model_unavailable",
 )
 
+# HTTP 5xx this service answered (an unexpected failure, or no model loaded). The app turns its
+# failures into responses, so Lambda's Errors metric never sees them: the canary's rollback
+# alarm (infra/constructs/prediction.py) watches this count per ModelVersion.
+SERVER_ERRORS: Final[str] = "ServerErrors"
+
 # Validation: one count per offending field (a 422, or a failed record of a batch).
 VALIDATION_ERRORS: Final[str] = "ValidationErrors"
 INVALID_RECORDS: Final[str] = "InvalidRecords"

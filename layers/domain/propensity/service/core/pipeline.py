@@ -86,10 +86,15 @@ class Pipeline:
             raise
         except ServiceError as error:
             metrics.rejected = error.reason
+            metrics.server_error = error.status_code >= 500
             logger.info(
                 "request rejected",
                 extra={"status": error.status_code, "api_version": api_version, "reason": error.reason},
             )
+            raise
+        except Exception:
+            # Unexpected: the catch-all answers 500; count it so the canary can roll back.
+            metrics.server_error = True
             raise
         finally:
             if scoring:

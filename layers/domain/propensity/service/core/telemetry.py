@@ -38,6 +38,7 @@ class RequestMetrics:
     invalid_records: int = 0
     batch_size: int | None = None
     rejected: str | None = None
+    server_error: bool = False
 
     def scored(self, probabilities: Iterable[float], decisions: Iterable[str], bands: Iterable[str]) -> None:
         """Record the scored records of this request."""
@@ -78,6 +79,8 @@ class Telemetry:
         if request.rejected is not None:
             metrics.add_metric(name=names.REJECTED_REQUESTS, unit=count, value=1)
             metrics.add_metric(name=names.rejected_metric(request.rejected), unit=count, value=1)
+        if request.server_error:
+            metrics.add_metric(name=names.SERVER_ERRORS, unit=count, value=1)
         if request.invalid_fields:
             metrics.add_metric(
                 name=names.VALIDATION_ERRORS, unit=count, value=sum(request.invalid_fields.values())
