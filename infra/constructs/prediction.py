@@ -28,6 +28,7 @@ from infra.constructs.retention import retention_days
 from infra.packaging import MODEL_SUBDIR, prediction_code_dir
 from propensity.constants import METRIC_NAMESPACE, ApiVersion
 from propensity.policy.deployment import DeploymentThresholds
+from propensity.promotion.deployments import DEPLOYMENT_GROUP_NAME
 from propensity.promotion.stage import LIVE_ALIAS
 from propensity.service.metric_names import DIMENSION_API, DIMENSION_MODEL, SERVER_ERRORS
 
@@ -159,7 +160,7 @@ class PredictionFunction(Construct):
             self,
             "Deployment",
             application=self.application,
-            deployment_group_name=f"{name_prefix}-predict-{api}-{ALIAS_NAME}",
+            deployment_group_name=DEPLOYMENT_GROUP_NAME.format(function=self.function_name, alias=ALIAS_NAME),
             alias=self.alias,
             deployment_config=deployment_config(self, settings),
             alarms=self.alarms,

@@ -47,3 +47,7 @@ UCI_ARCHIVE_URL: Final[str] = "https://archive.ics.uci.edu/static/public/222/ban
 BANK_FULL_CSV: Final[str] = "bank-full.csv"
 BANK_FULL_SHA256: Final[str] = "d1513ec63b385506f7cfce9f2c5caa9fe99e7ba4e8c3fa264b3aaf0f849ed32d"
 BANK_ROWS: Final[int] = 45211
+
+# Which model answered: set on v1 answers (whose body is fixed by the contract) so the probe and
+# the deployment hooks can tell a canary's new model from the old one.
+MODEL_VERSION_HEADER: Final[str] = "X-Model-Version"

@@ -254,3 +254,11 @@ def test_openapi_documents_v1_as_deprecated_with_its_headers(client):
     assert schema["additionalProperties"] is False
     assert set(schema["required"]) == set(V1_SPEC.names)
     assert schema["properties"]["job"]["enum"] == list(V1_SPEC["job"].categories)
+
+
+def test_v1_answer_names_the_model_that_answered(client, bundles):
+    # The body is fixed by the contract; the header lets probes and hooks tell a canary apart.
+    response = client.post("/v1/predict", json=v1_body())
+    assert response.status_code == 200
+    assert response.headers["X-Model-Version"] == bundles["v1"].version
+    assert set(response.json()) == {"prediction", "probability", "confidence"}

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from propensity.alerting.http import HttpResponse, TransportError, request_json
 from propensity.bundle.golden import GoldenCase, GoldenSet
-from propensity.constants import ApiVersion
+from propensity.constants import MODEL_VERSION_HEADER, ApiVersion
 from propensity.deployment.checks import HttpAnswer, check_contract, check_golden, check_health
 from propensity.deployment.ports import Invocation
 from propensity.probe.golden import rotate
@@ -28,7 +28,6 @@ from propensity.service.v2.models import V2PredictResponse
 
 CheckName = Literal["health", "v1", "v2"]
 # The header a prediction response names its model version in, when the body does not.
-MODEL_VERSION_HEADER = "x-model-version"
 API_KEY_HEADER = "x-api-key"
 PROBE_USER_AGENT = "propensity-synthetic-probe"
 

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from propensity.constants import MAX_BODY_BYTES_SINGLE
+from propensity.constants import MAX_BODY_BYTES_SINGLE, MODEL_VERSION_HEADER
 from propensity.service.core.errors import JSON_MEDIA_TYPE
 from propensity.service.core.events import ScoredRecord, build_events, new_prediction_ids, phase_latency
 from propensity.service.core.openapi import error_responses, json_request_body, response_doc, with_headers
@@ -68,6 +68,6 @@ def build_router(pipeline: Pipeline, headers_doc: dict[str, dict[str, Any]]) -> 
                     batch_size=1,
                 )
             )
-            return Response(body, media_type=JSON_MEDIA_TYPE)
+            return Response(body, media_type=JSON_MEDIA_TYPE, headers={MODEL_VERSION_HEADER: served.version})
 
     return router
