@@ -9,25 +9,10 @@ from propensity.data.loader import load_bank_marketing
 from propensity.features import v1, v2
 from propensity.features.domain import V1_SPEC
 from propensity.features.translate import v1_columns_to_v2_flat, v1_to_v2, v1_to_v2_flat, v2_flatten, v2_to_v1
+from propensity.service.v1.models import EXAMPLE_REQUEST
 from propensity.training.train import flat_columns
 
-RECORD = {
-    "age": 41,
-    "job": "technician",
-    "marital": "married",
-    "education": "secondary",
-    "default": "no",
-    "balance": 1270,
-    "housing": "yes",
-    "loan": "no",
-    "contact": "cellular",
-    "day": 5,
-    "month": "may",
-    "campaign": 1,
-    "pdays": -1,
-    "previous": 0,
-    "poutcome": "unknown",
-}
+RECORD = EXAMPLE_REQUEST  # the contract's own example
 
 
 def test_v1_matrix_layout_follows_the_contract() -> None:
