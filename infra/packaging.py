@@ -24,7 +24,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from infra.config import StageConfig
@@ -32,6 +32,7 @@ from propensity.bundle.io import read_manifest, verify_files
 from propensity.bundle.manifest import MANIFEST_FILE
 from propensity.constants import ALIASES, ApiVersion
 from propensity.registry.factory import open_registry
+from propensity.registry.manifests import shipped_manifest_name
 from propensity.registry.registry import Registry, RegistryError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -454,6 +455,18 @@ def bundled_code_dir(name: str, extra: dict[str, Path], label: str) -> Path:
         return {"function": name, "extra": sorted(extra)}
 
     return _cached_build(f"assets/{name}-{label}", key, build)
+
+
+def manifests_code_dir(name: str, bundle_dirs: Mapping[ApiVersion, Path] | None) -> Path:
+    """A monitoring job's asset: ``functions/<name>/`` plus the deployed models' manifests.
+
+    The drift and evaluation jobs read them (``propensity.registry.manifests.ShippedManifests``)
+    when the stage's registry is a folder on the deploying machine, unreachable from AWS.
+    """
+    if not bundle_dirs:
+        return function_code_dir(name)
+    shipped = {shipped_manifest_name(api): path / MANIFEST_FILE for api, path in sorted(bundle_dirs.items())}
+    return bundled_code_dir(name, shipped, "-".join(sorted(path.name for path in bundle_dirs.values())))
 
 
 def prediction_code_dir(api: ApiVersion, bundle_dir: Path) -> Path:

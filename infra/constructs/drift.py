@@ -36,9 +36,8 @@ from infra.config import StageConfig
 from infra.constructs.alarms import AlarmSpec, OperationalAlarms
 from infra.constructs.lambda_function import LambdaFunction
 from infra.constructs.layers import lambda_architecture
-from infra.packaging import bundled_code_dir, function_code_dir
+from infra.packaging import manifests_code_dir
 from propensity.alerting.tiers import Tier
-from propensity.bundle.manifest import MANIFEST_FILE
 from propensity.constants import API_VERSIONS, ARCHIVE_PREDICTIONS_PREFIX, METRIC_NAMESPACE, ApiVersion
 from propensity.drift import metrics as names
 from propensity.drift.job import Schedule
@@ -194,11 +193,7 @@ class DriftMonitor(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         prefix = f"propensity-{config.stage}"
-        shipped = {
-            f"manifest-{api}.json": path / MANIFEST_FILE for api, path in sorted((bundle_dirs or {}).items())
-        }
-        label = "-".join(sorted(p.parent.name for p in shipped.values()))
-        code_dir = bundled_code_dir("drift", shipped, label) if shipped else function_code_dir("drift")
+        code_dir = manifests_code_dir("drift", bundle_dirs)
         environment = {
             "ARCHIVE_LOCATION": f"s3://{bucket.bucket_name}",
             "REFERENCES_DIR": LAMBDA_TASK_ROOT,

@@ -44,12 +44,10 @@ from infra.constructs.drift import (
 from infra.constructs.lambda_function import LambdaFunction
 from infra.constructs.layers import lambda_architecture, shared_layers
 from infra.constructs.nag import managed_policy_arn, suppress_python_runtime_finding
-from infra.packaging import bundled_code_dir, function_code_dir
+from infra.packaging import function_code_dir, manifests_code_dir
 from propensity.alerting.tiers import Tier
-from propensity.bundle.manifest import MANIFEST_FILE
 from propensity.constants import API_VERSIONS, ARCHIVE_PREDICTIONS_PREFIX, METRIC_NAMESPACE, ApiVersion
 from propensity.evaluation import metric_names as names
-from propensity.evaluation.baselines import shipped_manifest_name
 from propensity.evaluation.results import EVALUATION_PREFIX
 from propensity.labels.layout import LABEL_FILE_SUFFIXES, LABELS_PREFIX, OUTCOMES_PREFIX
 
@@ -216,15 +214,7 @@ class Evaluation(Construct):
         _suppress_notification_handler_findings(cdk.Stack.of(self))
 
         # Weekly evaluation ----------------------------------------------------------------------
-        shipped = {
-            shipped_manifest_name(api): path / MANIFEST_FILE
-            for api, path in sorted((bundle_dirs or {}).items())
-        }
-        code_dir = (
-            bundled_code_dir("evaluate", shipped, "-".join(sorted(p.parent.name for p in shipped.values())))
-            if shipped
-            else function_code_dir("evaluate")
-        )
+        code_dir = manifests_code_dir("evaluate", bundle_dirs)
         environment = {
             "ARCHIVE_LOCATION": archive_location,
             "BASELINES_DIR": LAMBDA_TASK_ROOT,

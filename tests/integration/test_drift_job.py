@@ -228,16 +228,17 @@ def test_the_handler_runs_the_scheduled_job_with_registry_references(aws, monkey
 
 def test_references_come_from_shipped_manifests_then_the_registry(tmp_path, trained, registry):
     # Given the function's folder with the deployed model's manifest (and an unrelated JSON file)
-    from propensity.drift.runtime import ChainedReferences, ManifestReferences, RegistryReferences
+    from propensity.drift.runtime import ManifestReferences
+    from propensity.registry.manifests import ChainedManifests, RegistryManifests, ShippedManifests
 
     shutil.copy(trained["v1"].bundle_path / "manifest.json", tmp_path / "manifest-v1.json")
     (tmp_path / "other.json").write_text('{"not": "a manifest"}')
-    shipped = ManifestReferences(tmp_path)
+    shipped = ManifestReferences(ShippedManifests(tmp_path))
     v1, v2 = trained["v1"].manifest, trained["v2"].manifest
     # Then the shipped model's reference is found without any registry
     assert shipped.reference("v1", v1.model_version) == v1.reference
     assert shipped.reference("v2", v2.model_version) is None
     # And a registry fills in what was not shipped; unknown versions stay unknown
-    chained = ChainedReferences([shipped, RegistryReferences(registry)])
+    chained = ManifestReferences(ChainedManifests([ShippedManifests(tmp_path), RegistryManifests(registry)]))
     assert chained.reference("v2", v2.model_version) == v2.reference
     assert chained.reference("v1", "v1-never-registered") is None

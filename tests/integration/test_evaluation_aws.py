@@ -16,8 +16,8 @@ from moto import mock_aws
 from propensity.data.loader import parse_csv
 from propensity.data.synthetic import synthetic_csv
 from propensity.evaluation import metric_names as names
-from propensity.evaluation.baselines import shipped_manifest_name
 from propensity.events import PhaseLatency, PredictionEvent
+from propensity.registry.manifests import shipped_manifest_name
 from tests.events import LambdaContext, s3_event, scheduled_event
 from tests.integration.stand_in import load_handler
 

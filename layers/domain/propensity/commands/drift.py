@@ -66,12 +66,13 @@ def _drift(args: argparse.Namespace) -> int:
     from propensity.drift.job import DriftJob
     from propensity.drift.publish import LocalMetricsPublisher
     from propensity.drift.report import render_html
-    from propensity.drift.runtime import RegistryReferences
+    from propensity.drift.runtime import ManifestReferences
     from propensity.registry.factory import open_registry
+    from propensity.registry.manifests import RegistryManifests
 
     store = open_archive(args.archive)
     publisher = LocalMetricsPublisher(Path(args.metrics) if args.metrics else None)
-    job = DriftJob(store, RegistryReferences(open_registry(args.registry)), publisher)
+    job = DriftJob(store, ManifestReferences(RegistryManifests(open_registry(args.registry))), publisher)
     hours = [parse_hour(h) for h in args.hour]
     if args.start or args.end:
         if not (args.start and args.end):

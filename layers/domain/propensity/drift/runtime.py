@@ -16,67 +16,25 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from propensity.archive.hours import parse_hour
 from propensity.archive.store import open_archive
-from propensity.bundle.manifest import Manifest
 from propensity.constants import METRIC_NAMESPACE, ApiVersion
 from propensity.drift.job import DriftJob, RunSummary, Schedule
 from propensity.drift.publish import CloudWatchMetricsPublisher, LocalMetricsPublisher, MetricsPublisher
-from propensity.drift.window import ReferenceSource
 from propensity.monitoring.reference import Reference
 from propensity.policy.drift import DriftThresholds
-from propensity.registry.factory import open_registry
-from propensity.registry.registry import Registry, RegistryError
+from propensity.registry.manifests import ManifestSource, manifest_sources
 
 MetricsBackend = Literal["cloudwatch", "local"]
 
 
-class RegistryReferences:
-    """References from the registry's manifests (one read per model version, then cached)."""
-
-    def __init__(self, registry: Registry) -> None:
-        self.registry = registry
-        self._cache: dict[tuple[str, str], Reference | None] = {}
-
-    def reference(self, api_version: ApiVersion, model_version: str) -> Reference | None:
-        key = (api_version, model_version)
-        if key not in self._cache:
-            try:
-                self._cache[key] = self.registry.manifest(api_version, model_version).reference
-            except RegistryError:
-                self._cache[key] = None  # reported as "no reference", counted, not judged
-        return self._cache[key]
-
-
 class ManifestReferences:
-    """References from bundle manifests shipped in a folder (the models a stack deploys).
+    """A model version's reference distributions, from wherever its manifest is found."""
 
-    Any ``*.json`` file there that parses as a manifest counts, whatever its name.
-    """
-
-    def __init__(self, folder: Path) -> None:
-        self.references: dict[tuple[str, str], Reference] = {}
-        for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-            try:
-                manifest = Manifest.model_validate_json(path.read_bytes())
-            except ValueError:
-                continue
-            self.references[(manifest.api_version, manifest.model_version)] = manifest.reference
+    def __init__(self, manifests: ManifestSource) -> None:
+        self.manifests = manifests
 
     def reference(self, api_version: ApiVersion, model_version: str) -> Reference | None:
-        return self.references.get((api_version, model_version))
-
-
-class ChainedReferences:
-    """The first source that knows a model version wins."""
-
-    def __init__(self, sources: list[ReferenceSource]) -> None:
-        self.sources = sources
-
-    def reference(self, api_version: ApiVersion, model_version: str) -> Reference | None:
-        for source in self.sources:
-            found = source.reference(api_version, model_version)
-            if found is not None:
-                return found
-        return None
+        manifest = self.manifests.manifest(api_version, model_version)
+        return manifest.reference if manifest is not None else None
 
 
 class DriftSettings(BaseModel):
@@ -145,14 +103,10 @@ def build_job(settings: DriftSettings, publisher: MetricsPublisher | None = None
             if settings.metrics_backend == "cloudwatch"
             else LocalMetricsPublisher(Path(settings.archive_location) / "drift" / "metrics.jsonl")
         )
-    sources: list[ReferenceSource] = []
-    if settings.references_dir is not None:
-        sources.append(ManifestReferences(settings.references_dir))
-    if settings.registry_location:
-        sources.append(RegistryReferences(open_registry(settings.registry_location)))
+    references = ManifestReferences(manifest_sources(settings.references_dir, settings.registry_location))
     return DriftJob(
         store=store,
-        references=ChainedReferences(sources),
+        references=references,
         publisher=publisher,
         thresholds=settings.thresholds,
         schedule=settings.schedule,

@@ -44,10 +44,11 @@ from propensity.drift.job import DriftJob
 from propensity.drift.publish import LocalMetricsPublisher
 from propensity.drift.report import render_html
 from propensity.drift.results import WindowResult
-from propensity.drift.runtime import RegistryReferences
+from propensity.drift.runtime import ManifestReferences
 from propensity.drift.state import DailyResult
 from propensity.events import PredictionEvent
 from propensity.features.translate import v1_to_v2
+from propensity.registry.manifests import RegistryManifests
 from propensity.registry.registry import Registry
 from propensity.registry.storage import LocalBlobStore
 
@@ -184,7 +185,7 @@ def run_replay_scenario(
     started = time.perf_counter()
     job = DriftJob(
         LocalArchiveStore(archive),
-        RegistryReferences(registry),
+        ManifestReferences(RegistryManifests(registry)),
         LocalMetricsPublisher(workdir / "drift-metrics.jsonl"),
     )
     summary = job.run_hours(hour_starts, force=True)

@@ -16,19 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from propensity.archive.store import open_archive
 from propensity.constants import METRIC_NAMESPACE
-from propensity.evaluation.baselines import (
-    BaselineSource,
-    ChainedBaselines,
-    ManifestFileBaselines,
-    RegistryBaselines,
-)
+from propensity.evaluation.baselines import BaselineSource, ManifestBaselines
 from propensity.evaluation.job import run_evaluation
 from propensity.evaluation.models import RunSummary
 from propensity.evaluation.publish import CloudWatchMetricsPublisher, LocalMetricsPublisher, MetricsPublisher
 from propensity.evaluation.results import EVALUATION_PREFIX
 from propensity.evaluation.windows import as_utc, windows_between
 from propensity.policy.evaluation import EvaluationThresholds
-from propensity.registry.factory import open_registry
+from propensity.registry.manifests import manifest_sources
 
 MetricsBackend = Literal["cloudwatch", "local"]
 
@@ -94,12 +89,7 @@ class EvaluationRequest(BaseModel):
 
 def build_baselines(settings: EvaluationSettings) -> BaselineSource:
     """Shipped manifests first (no network), then the registry."""
-    sources: list[BaselineSource] = []
-    if settings.baselines_dir is not None:
-        sources.append(ManifestFileBaselines(settings.baselines_dir))
-    if settings.registry_location:
-        sources.append(RegistryBaselines(open_registry(settings.registry_location)))
-    return ChainedBaselines(sources)
+    return ManifestBaselines(manifest_sources(settings.baselines_dir, settings.registry_location))
 
 
 def build_publisher(settings: EvaluationSettings) -> MetricsPublisher:

@@ -41,7 +41,7 @@ from propensity.archive.store import LocalArchiveStore
 from propensity.bundle.io import Bundle
 from propensity.constants import ApiVersion
 from propensity.data.loader import BankDataset
-from propensity.evaluation.baselines import RegistryBaselines
+from propensity.evaluation.baselines import ManifestBaselines
 from propensity.evaluation.job import run_evaluation
 from propensity.evaluation.models import RunSummary
 from propensity.evaluation.publish import LocalMetricsPublisher
@@ -51,6 +51,7 @@ from propensity.labels.ingest import ingest_all
 from propensity.labels.layout import LABELS_PREFIX
 from propensity.labels.models import IngestionResult
 from propensity.policy.evaluation import EvaluationThresholds
+from propensity.registry.manifests import RegistryManifests
 from propensity.registry.registry import Registry
 from propensity.registry.storage import LocalBlobStore
 
@@ -344,7 +345,7 @@ def run_scenario(
     clock = time.perf_counter()
     summary = run_evaluation(
         store,
-        RegistryBaselines(registry),
+        ManifestBaselines(RegistryManifests(registry)),
         LocalMetricsPublisher(archive / "evaluation" / "metrics.jsonl"),
         thresholds or EvaluationThresholds(),
         now=plan.now,
