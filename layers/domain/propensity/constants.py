@@ -8,6 +8,8 @@ ApiVersion = Literal["v1", "v2"]
 API_VERSIONS: Final[tuple[ApiVersion, ...]] = ("v1", "v2")
 
 Alias = Literal["champion", "challenger"]
+# An A/B experiment's two arms (issue 17): sticky per customer, recorded in every PredictionEvent.
+ExperimentArm = Literal["champion", "challenger"]
 ALIASES: Final[tuple[Alias, ...]] = ("champion", "challenger")
 
 Decision = Literal["yes", "no"]
@@ -51,3 +53,12 @@ BANK_ROWS: Final[int] = 45211
 # Which model answered: set on v1 answers (whose body is fixed by the contract) so the probe and
 # the deployment hooks can tell a canary's new model from the old one.
 MODEL_VERSION_HEADER: Final[str] = "X-Model-Version"
+
+# Synthetic traffic (the probe and the deployment hooks) carries this header; its value names the
+# sender. The PredictionEvent records it (``synthetic``) so drift, shadow, evaluation and
+# experiments leave it out and count it on its own.
+SYNTHETIC_HEADER: Final[str] = "X-Propensity-Synthetic"
+# Which arm of a running A/B experiment answered (v2).
+EXPERIMENT_ARM_HEADER: Final[str] = "X-Experiment-Arm"
+# Local consumer identification (v1 usage by consumer): the API key header API Gateway also reads.
+API_KEY_HEADER: Final[str] = "x-api-key"

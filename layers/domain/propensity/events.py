@@ -12,7 +12,14 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from propensity.constants import EVENT_LOG_MARKER, EVENT_SCHEMA_VERSION, ApiVersion, ConfidenceBand, Decision
+from propensity.constants import (
+    EVENT_LOG_MARKER,
+    EVENT_SCHEMA_VERSION,
+    ApiVersion,
+    ConfidenceBand,
+    Decision,
+    ExperimentArm,
+)
 
 
 class PhaseLatency(BaseModel):
@@ -48,3 +55,8 @@ class PredictionEvent(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     batch_size: Annotated[int, Field(ge=1)] = 1
     latency: PhaseLatency
+    synthetic: Annotated[
+        bool, Field(description="Probe or deployment-hook traffic: kept out of drift, shadow, evaluation")
+    ] = False
+    experiment: Annotated[str | None, Field(description="Running A/B experiment id, if any")] = None
+    arm: Annotated[ExperimentArm | None, Field(description="The experiment arm that answered")] = None

@@ -59,6 +59,9 @@ _FIELD_PATTERNS: dict[str, bytes] = {
     "warnings": rb"\[\]",  # lines with warnings take the slow path, which reads them
     "batch_size": rb"[0-9]+",
     "latency": rb"\{[^{}]*\}",
+    "synthetic": rb"false",  # synthetic lines take the slow path
+    "experiment": rb"(?:null|" + _STRING + rb")",
+    "arm": rb"(?:null|" + _STRING + rb")",
 }
 
 
