@@ -19,6 +19,8 @@ counts), so no move is ever allowed on stale evidence.
 
 from __future__ import annotations
 
+import random
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -38,6 +40,7 @@ from propensity.registry.registry import (
 
 # Concurrent movers retry on a lost compare-and-swap; each retry decides again.
 SWAP_ATTEMPTS = 200
+SWAP_BACKOFF_SECONDS = 0.005
 
 
 class PromotionError(RuntimeError):
@@ -77,9 +80,14 @@ def decide(
     rollback: bool = False,
     allow_failed_gate: bool = False,
     break_glass: bool = False,
+    check_integrity: bool = True,
 ) -> Decision:
-    """Whether ``alias`` may move from ``current`` to ``target`` (``None``: clear it)."""
-    if target is not None:
+    """Whether ``alias`` may move from ``current`` to ``target`` (``None``: clear it).
+
+    ``check_integrity=False`` skips re-hashing the target's files (``move_alias`` hashes them
+    once, before deciding as often as it loses a race; the evidence is read again every time).
+    """
+    if target is not None and check_integrity:
         try:
             registry.verify(api, target)
         except RegistryError as error:
@@ -187,7 +195,12 @@ def move_alias(
     if not reason.strip():
         raise PromotionError("say why (--reason): it is recorded in the alias history")
     who = (actor or current_actor()).strip() or "unknown"
-    for _attempt in range(SWAP_ATTEMPTS):
+    if target is not None:
+        try:
+            registry.verify(api, target)  # bundles are immutable: hashed once, not on every retry
+        except RegistryError as error:
+            raise PromotionError(f"{api} model {target} cannot be used: {error}") from error
+    for attempt in range(SWAP_ATTEMPTS):
         current = registry.alias_pointer(api, alias)
         try:
             decision = decide(
@@ -200,6 +213,7 @@ def move_alias(
                 rollback=rollback,
                 allow_failed_gate=allow_failed_gate,
                 break_glass=break_glass,
+                check_integrity=False,
             )
         except IntegrityError as error:  # a tampered record is evidence of nothing: refuse
             raise PromotionError(f"refused: {error}") from error
@@ -220,7 +234,10 @@ def move_alias(
         try:
             registry.swap_alias(current, move)
         except AliasConflictError:
-            continue  # someone moved it first: decide again on what they left
+            # Someone moved it first: decide again on what they left, after a random pause so
+            # that racing movers spread out instead of colliding again.
+            time.sleep(random.uniform(0, SWAP_BACKOFF_SECONDS * min(attempt + 1, 8)))
+            continue
         if break_glass:
             (alerter or default_alerter()).alert(
                 "critical",

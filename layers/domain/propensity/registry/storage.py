@@ -141,12 +141,17 @@ class LocalBlobStore(BlobStore):
 
     def swap(self, key: str, data: bytes, expected: str | None) -> None:
         path = self._path(key)
-        with self._locked(path):
-            current = self.get_tagged(key)
-            if (current[1] if current else None) != expected:
-                raise BlobConflictError(key)
-            # rename() is atomic: a reader sees the old pointer or the new one, never a mix.
-            os.replace(self._temporary(path.parent, data), path)
+        temporary = self._temporary(path.parent, data)  # written and synced before taking the lock
+        try:
+            with self._locked(path):
+                current = self.get_tagged(key)
+                if (current[1] if current else None) != expected:
+                    raise BlobConflictError(key)
+                # rename() is atomic: a reader sees the old pointer or the new one, never a mix.
+                os.replace(temporary, path)
+        finally:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
 
     def list(self, prefix: str) -> list[str]:
         base = self.root
