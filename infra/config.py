@@ -24,6 +24,7 @@ StageName = Literal["dev", "prod"]
 DeploymentStyle = Literal["canary", "linear", "all_at_once"]
 # Capabilities a stage can insist on: synth fails when the configuration would leave one out.
 Capability = Literal["shadow"]
+DEFAULT_CAPABILITIES: tuple[Capability, ...] = ("shadow",)
 
 
 class Strict(BaseModel):
@@ -135,7 +136,7 @@ class StageConfig(Strict):
     require_lock: bool = False
     # Where synth reads an s3:// registry's bundles and records: its mirror (`registry pull`).
     synth_mirror: str = ".local/registry"
-    requires: list[Capability] = Field(default_factory=lambda: ["shadow"])
+    requires: list[Capability] = Field(default_factory=lambda: list(DEFAULT_CAPABILITIES))
     # The tier a CodeDeploy rollback (deployment failed or stopped) is announced on.
     deployment_alert_tier: Tier = "warning"
 

@@ -29,6 +29,7 @@ from infra.constructs.alarms import (
 )
 from infra.constructs.alerting import AlertRouting
 from infra.constructs.dashboard import OperationsDashboard, service_metrics
+from infra.constructs.deployment_events import DeploymentEvents
 from infra.constructs.layers import lambda_architecture, shared_layers
 from infra.constructs.nag import suppress_python_runtime_finding
 from infra.constructs.probe import SyntheticProbe
@@ -104,6 +105,17 @@ class MonitoringStack(cdk.Stack):
             log_retention=retention,
         )
         assert self.probe.service_name == self.deployment.probe_service
+
+        self.deployment_events = DeploymentEvents(
+            self,
+            "DeploymentEvents",
+            config=config,
+            applications=[service.predictions[api].application.application_name for api in API_VERSIONS],
+            topics=dict(self.topics),
+            layers=layers,
+            runbook_url=runbook_url,
+            log_retention=retention,
+        )
 
         watched = self._log_metrics(service)
         self.alarms = OperationalAlarms(
