@@ -46,7 +46,7 @@ def build_app(app: cdk.App, config: StageConfig) -> dict[str, cdk.Stack]:
         config=config,
         service=service,
         monitoring=monitoring,
-        registry=registry,
+        registry_stack=registry,
         env=env,
     )
     stacks: dict[str, cdk.Stack] = {

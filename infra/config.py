@@ -149,6 +149,13 @@ class StageConfig(Strict):
     @model_validator(mode="after")
     def _capabilities_are_there(self) -> StageConfig:
         location = self.registry_location
+        remote = {
+            pin.registry.rstrip("/") for pin in self.models.values() if pin.registry.startswith("s3://")
+        }
+        if len(remote) > 1:
+            raise ValueError(
+                f"stage {self.stage} pins models in several S3 registries ({sorted(remote)}); use one"
+            )
         if "shadow" in self.requires and location is None:
             raise ValueError(
                 f"stage {self.stage} requires the shadow scorer, which follows the challenger in an s3:// "

@@ -449,10 +449,16 @@ def model_bundle_dir(config: StageConfig, api: ApiVersion) -> Path:
         manifest = registry.verify(api, version)
         approvers = [a.approver for a in approvals(registry, api, version)]
     except KeyError:
-        raise PackagingError(
-            f"stage {config.stage}: {api} model {version} is not in {registry.store.location}; for an s3:// "
-            f"registry, mirror it first: `propensity registry pull --remote <s3 registry> --registry "
+        mirror = config.models[api].registry if config.models[api].registry.startswith("s3://") else None
+        hint = (
+            f"; mirror the stage's registry first: `propensity registry pull --remote {mirror} --registry "
             f"{config.synth_mirror}`"
+            if mirror
+            else ""
+        )
+        raise PackagingError(
+            f"stage {config.stage}: {api} model {version} is not registered in "
+            f"{registry.store.location}{hint}"
         ) from None
     except RegistryError as error:
         raise PackagingError(f"stage {config.stage}: {error}") from error

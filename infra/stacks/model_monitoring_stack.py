@@ -33,7 +33,7 @@ class ModelMonitoringStack(cdk.Stack):
         config: StageConfig,
         service: Any,
         monitoring: Any,
-        registry: Any = None,
+        registry_stack: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -83,8 +83,8 @@ class ModelMonitoringStack(cdk.Stack):
             runbook_url=runbook_url,
         )
 
-        if registry is not None:
-            self._read_registry(registry)
+        if registry_stack is not None:
+            self._read_registry(registry_stack)
 
         for name, value in (
             ("ArchiveBucketName", self.archive_bucket.bucket_name),

@@ -37,6 +37,7 @@ from infra.constructs.retention import retention_days
 from propensity.alerting.signals import API_422, INIT_FAILURES, MAX_MEMORY_USED, Deployment
 from propensity.alerting.tiers import Tier
 from propensity.constants import API_VERSIONS
+from propensity.promotion.stage import prediction_function_name
 
 # Where alarm descriptions and notifications link to; set the context value ``runbook_url``
 # (cdk.json or ``-c runbook_url=...``) to the RUNBOOK.md of your repository's default branch.
@@ -110,7 +111,8 @@ class MonitoringStack(cdk.Stack):
             self,
             "DeploymentEvents",
             config=config,
-            applications=[service.predictions[api].application.application_name for api in API_VERSIONS],
+            # By name (fixed by the stage), not by a cross-stack import: an event pattern needs literals.
+            applications=[prediction_function_name(config.stage, api) for api in API_VERSIONS],
             topics=dict(self.topics),
             layers=layers,
             runbook_url=runbook_url,

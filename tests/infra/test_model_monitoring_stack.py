@@ -378,8 +378,12 @@ def test_a_stage_that_requires_the_shadow_scorer_cannot_leave_it_out():
         load_stage_config(context, "prod")
     # And a stage pointing at another bucket than its registry stack's is refused too
     context = json.loads(json.dumps(CDK_JSON["context"]))
-    context["stages"]["prod"]["models"]["v1"]["registry"] = REGISTRY
+    for pin in context["stages"]["prod"]["models"].values():
+        pin["registry"] = REGISTRY
     with pytest.raises(ValueError, match="registry stack creates"):
+        load_stage_config(context, "prod")
+    context["stages"]["prod"]["models"]["v2"]["registry"] = "s3://another-registry"
+    with pytest.raises(ValueError, match="several S3 registries"):
         load_stage_config(context, "prod")
 
 
