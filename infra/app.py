@@ -56,7 +56,7 @@ def build_app(app: cdk.App, config: StageConfig) -> dict[str, cdk.Stack]:
     }
     if registry is not None:
         # Deployed first: the jobs read it, and the pinned models were promoted in it.
-        service.add_dependency(registry)
+        service.add_stack_dependency(registry)
         stacks = {"registry": registry, **stacks}
     for stack in stacks.values():
         cdk.Tags.of(stack).add("project", "propensity")
