@@ -173,3 +173,14 @@ def test_an_edited_alias_pointer_is_refused(setup) -> None:
     registry.store.put(key, registry.store.get(key).replace(champion.encode(), challenger.encode()))
     with pytest.raises(IntegrityError, match=r"champion\.json"):
         registry.alias("v1", "champion")
+
+
+def test_registry_verify_lists_what_it_refuses(setup, capsys) -> None:
+    from propensity.cli import main
+
+    registry, champion, challenger = setup
+    assert main(["registry", "verify", "--registry", registry.store.location, "--api", "v1"]) == 0
+    flip(registry, f"models/v1/{challenger}/golden.json")
+    assert main(["registry", "verify", "--registry", registry.store.location, "--api", "v1"]) == 1
+    out = capsys.readouterr().out
+    assert f"ok      v1 {champion}" in out and f"REFUSED v1 {challenger}" in out and "golden.json" in out
