@@ -1,6 +1,7 @@
 """The CDK app: `cdk synth -c stage=dev|prod`. Thin stacks, one construct per capability.
 
 Stacks, in dependency order:
+  RegistryStack         the stage's model registry: versioned KMS bucket, record-signing key
   ServiceStack          API Gateway, prediction functions (v1, v2) with `live` aliases,
                         CodeDeploy canaries with their hooks and rollback alarms
   MonitoringStack       SNS tiers, PagerDuty/Slack notifiers, digest, probe, operational alarms, dashboard
@@ -26,6 +27,7 @@ from infra.constructs.nag import add_nag_checks  # noqa: E402
 from infra.packaging import PackagingError  # noqa: E402
 from infra.stacks.model_monitoring_stack import ModelMonitoringStack  # noqa: E402
 from infra.stacks.monitoring_stack import MonitoringStack  # noqa: E402
+from infra.stacks.registry_stack import RegistryStack  # noqa: E402
 from infra.stacks.service_stack import ServiceStack  # noqa: E402
 
 
@@ -33,16 +35,34 @@ def build_app(app: cdk.App, config: StageConfig) -> dict[str, cdk.Stack]:
     """Add every stack of one stage to ``app`` (also used by the infrastructure tests)."""
     env = cdk.Environment(account=config.account, region=config.region)
     prefix = f"Propensity-{config.stage}"
+    registry = (
+        RegistryStack(app, f"{prefix}-Registry", config=config, env=env) if config.registry.deploy else None
+    )
     service = ServiceStack(app, f"{prefix}-Service", config=config, env=env)
     monitoring = MonitoringStack(app, f"{prefix}-Monitoring", config=config, service=service, env=env)
     model_monitoring = ModelMonitoringStack(
-        app, f"{prefix}-ModelMonitoring", config=config, service=service, monitoring=monitoring, env=env
+        app,
+        f"{prefix}-ModelMonitoring",
+        config=config,
+        service=service,
+        monitoring=monitoring,
+        registry_stack=registry,
+        env=env,
     )
-    for stack in (service, monitoring, model_monitoring):
+    stacks: dict[str, cdk.Stack] = {
+        "service": service,
+        "monitoring": monitoring,
+        "model_monitoring": model_monitoring,
+    }
+    if registry is not None:
+        # Deployed first: the jobs read it, and the pinned models were promoted in it.
+        service.add_stack_dependency(registry)
+        stacks = {"registry": registry, **stacks}
+    for stack in stacks.values():
         cdk.Tags.of(stack).add("project", "propensity")
         cdk.Tags.of(stack).add("stage", config.stage)
         add_nag_checks(stack)
-    return {"service": service, "monitoring": monitoring, "model_monitoring": model_monitoring}
+    return stacks
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from propensity.alerting.tiers import Tier
 from propensity.constants import ApiVersion
 from propensity.policy.alarms import AlarmThresholds
 from propensity.policy.deployment import DeploymentThresholds
@@ -21,6 +22,9 @@ from propensity.service.settings import DEFAULT_V1_DEPRECATION_DATE, DEFAULT_V1_
 
 StageName = Literal["dev", "prod"]
 DeploymentStyle = Literal["canary", "linear", "all_at_once"]
+# Capabilities a stage can insist on: synth fails when the configuration would leave one out.
+Capability = Literal["shadow"]
+DEFAULT_CAPABILITIES: tuple[Capability, ...] = ("shadow",)
 
 
 class Strict(BaseModel):
@@ -37,11 +41,28 @@ class ConsumerConfig(Strict):
 
 
 class ModelPin(Strict):
-    """Which registered model version an API version ships."""
+    """Which registered model version an API version ships (``models.lock.json`` pins win)."""
 
     version: str
-    # Where `cdk synth` finds the bundle: a registry location (folder or s3://...).
+    # The stage's registry: a folder (read by synth itself) or its registry stack's s3:// bucket
+    # (followed by the shadow scorer and the jobs; synth reads it through `synth_mirror`).
     registry: str = ".local/registry"
+
+
+def registry_bucket_name(stage: str, account: str, region: str) -> str:
+    """The bucket the stage's registry stack creates (globally unique by account and region)."""
+    return f"propensity-{stage}-registry-{account}-{region}"
+
+
+class RegistryConfig(Strict):
+    """The stage's registry stack: a versioned, KMS-encrypted bucket and the record-signing key."""
+
+    deploy: bool = True
+    # Object Lock (governance mode): versions of bundles and records cannot be deleted or
+    # overwritten for this many days, except by a principal allowed to bypass governance.
+    object_lock_days: Annotated[int, Field(ge=0, le=3650)] = 30
+    # Who may sign registry records (kms:Sign): the role the publishers (promote, CI) assume.
+    publisher_role_name: str | None = None
 
 
 class PredictionConfig(Strict):
@@ -108,6 +129,49 @@ class StageConfig(Strict):
     stage_throttle_rps: Annotated[float, Field(gt=0)] = 500
     stage_throttle_burst: Annotated[int, Field(gt=0)] = 1000
     probe_schedule_minutes: Annotated[int, Field(ge=1, le=60)] = 1
+    registry: RegistryConfig = RegistryConfig()
+    # Pins written by `propensity promote --stage` (committed); a stage with require_lock ships
+    # nothing else. Relative to the repository root.
+    lock_file: str = "models.lock.json"
+    require_lock: bool = False
+    # Where synth reads an s3:// registry's bundles and records: its mirror (`registry pull`).
+    synth_mirror: str = ".local/registry"
+    requires: list[Capability] = Field(default_factory=lambda: list(DEFAULT_CAPABILITIES))
+    # The tier a CodeDeploy rollback (deployment failed or stopped) is announced on.
+    deployment_alert_tier: Tier = "warning"
+
+    @property
+    def registry_location(self) -> str | None:
+        """The stage's S3 registry (the first ``s3://`` pin), or ``None`` with folder registries only."""
+        found = sorted({pin.registry for pin in self.models.values() if pin.registry.startswith("s3://")})
+        return found[0] if found else None
+
+    @model_validator(mode="after")
+    def _capabilities_are_there(self) -> StageConfig:
+        location = self.registry_location
+        remote = {
+            pin.registry.rstrip("/") for pin in self.models.values() if pin.registry.startswith("s3://")
+        }
+        if len(remote) > 1:
+            raise ValueError(
+                f"stage {self.stage} pins models in several S3 registries ({sorted(remote)}); use one"
+            )
+        if "shadow" in self.requires and location is None:
+            raise ValueError(
+                f"stage {self.stage} requires the shadow scorer, which follows the challenger in an s3:// "
+                "registry, but its models pin only folder registries (set models.<api>.registry to its "
+                f"registry stack's bucket, s3://{registry_bucket_name(self.stage, self.account, self.region)}"
+                ")"
+            )
+        if location is not None and self.registry.deploy:
+            expected = registry_bucket_name(self.stage, self.account, self.region)
+            bucket = location.removeprefix("s3://").split("/", 1)[0]
+            if bucket != expected:
+                raise ValueError(
+                    f"stage {self.stage} pins the registry s3://{bucket}, but its registry stack creates "
+                    f"s3://{expected}; point the pins at it (or registry.deploy: false)"
+                )
+        return self
 
 
 def load_stage_config(context: dict[str, Any], stage: str) -> StageConfig:

@@ -7,8 +7,10 @@ change, so a warm ``cdk synth`` copies nothing and installs nothing:
   only) as manylinux wheels for the functions' architecture and Python 3.12, slimmed, with
   ``.pyc`` compiled by Python 3.12.
 - ``domain_layer_dir()``: the ``propensity`` library alone, with ``.pyc``.
-- ``model_bundle_dir(config, api)``: the pinned model bundle, fetched from the registry and
-  verified; refused when the stage requires an approval the manifest does not have.
+- ``model_bundle_dir(config, api)``: the pinned model bundle (``models.lock.json``, else the
+  stage's cdk.json pin), fetched from the registry (an ``s3://`` registry through its local
+  mirror, ``propensity registry pull``), checked against its sealed registration record and the
+  lock's manifest SHA-256; refused when the stage requires an approval record it does not have.
 - ``function_code_dir(name)`` and ``prediction_code_dir(api, bundle)``: a function's folder,
   and the prediction function's asset (handler folder + ``model/``), so that a new model
   version is a new asset hash and therefore a new Lambda version.
@@ -28,9 +30,11 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from infra.config import StageConfig
-from propensity.bundle.io import read_manifest, verify_files
+from propensity.bundle.io import REGISTRATION_FILE, BundleError, file_sha256, read_manifest, verify_files
 from propensity.bundle.manifest import MANIFEST_FILE
 from propensity.constants import ALIASES, ApiVersion
+from propensity.promotion.approvals import approvals
+from propensity.promotion.lock import Pin, read_lock
 from propensity.registry.factory import open_registry
 from propensity.registry.manifests import shipped_manifest_name
 from propensity.registry.registry import Registry, RegistryError
@@ -355,16 +359,58 @@ def _registry_for(location: str) -> Registry:
     return open_registry(str(ROOT / location))
 
 
-def resolve_model_version(config: StageConfig, api: ApiVersion) -> str:
-    """The exact model version a stage ships for ``api``: the pin itself, or what its alias points at."""
+def lock_path(config: StageConfig) -> Path:
+    """The stage's lock file (relative paths from the repository root)."""
+    path = Path(config.lock_file)
+    return path if path.is_absolute() else ROOT / path
+
+
+def locked_pin(config: StageConfig, api: ApiVersion) -> Pin | None:
+    """The lock file's pin of ``api`` for the stage, if any."""
+    try:
+        return read_lock(lock_path(config)).pin(config.stage, api)
+    except ValueError as error:
+        raise PackagingError(str(error)) from error
+
+
+def source_registry(config: StageConfig, api: ApiVersion) -> Registry:
+    """Where synth reads the bundle: the pin's folder registry, or the mirror of its ``s3://`` one.
+
+    Synth needs no AWS credentials: an S3 registry is read through its local mirror
+    (``propensity registry pull --remote s3://... --registry <mirror>``, which verifies every
+    record's KMS signature before copying), and the lock file's manifest SHA-256 ties what is
+    packaged to what was promoted.
+    """
     pin = config.models.get(api)
     if pin is None:
         raise PackagingError(
             f"stage {config.stage}: no model pinned for {api} (context stages.{config.stage}.models)"
         )
-    registry = _registry_for(pin.registry)
+    return _registry_for(config.synth_mirror if pin.registry.startswith("s3://") else pin.registry)
+
+
+def resolve_model_version(config: StageConfig, api: ApiVersion) -> str:
+    """The model version a stage ships for ``api``: the lock file's pin, else cdk.json's (or its alias)."""
+    locked = locked_pin(config, api)
+    if locked is not None:
+        return locked.model_version
+    if config.require_lock:
+        raise PackagingError(
+            f"stage {config.stage} ships only models pinned in {lock_path(config).name}, and it pins no "
+            f"{api} model; `propensity promote <version> --api {api} --stage {config.stage} --reason ...` "
+            "writes the pin (see docs/promotion.md)"
+        )
+    pin = config.models.get(api)
+    if pin is None:
+        raise PackagingError(
+            f"stage {config.stage}: no model pinned for {api} (context stages.{config.stage}.models)"
+        )
+    registry = source_registry(config, api)
     if pin.version in ALIASES:
-        version = registry.alias(api, pin.version)  # type: ignore[arg-type]
+        try:
+            version = registry.alias(api, pin.version)  # type: ignore[arg-type]
+        except RegistryError as error:
+            raise PackagingError(f"stage {config.stage}: {error}") from error
         if version is None:
             raise PackagingError(
                 f"stage {config.stage}: {api} ships the {pin.version!r} alias, but it points at no model in "
@@ -375,42 +421,71 @@ def resolve_model_version(config: StageConfig, api: ApiVersion) -> str:
     return pin.version
 
 
+def _cached_copy_is_good(target: Path, manifest_sha256: str) -> bool:
+    try:
+        if (
+            not (target / REGISTRATION_FILE).is_file()
+            or file_sha256(target / MANIFEST_FILE) != manifest_sha256
+        ):
+            return False
+        verify_files(target, read_manifest(target))
+    except (BundleError, OSError):
+        return False
+    return True
+
+
 def model_bundle_dir(config: StageConfig, api: ApiVersion) -> Path:
     """The verified bundle a stage ships for ``api``, under ``layers/build/models/<api>/<version>/``.
 
-    Refuses (``PackagingError``, which fails synth) when the stage requires approval and the
-    manifest carries no approval record, when the version is unknown, or when a file's hash does
-    not match its manifest.
+    Refuses (``PackagingError``, which fails synth) when the version is unknown, when its
+    registration record, manifest or any file does not verify (the message names the file),
+    when the manifest is not the one the lock file pins, or when the stage requires an approval
+    and the registry holds no approval record for the version.
     """
     version = resolve_model_version(config, api)
-    registry = _registry_for(config.models[api].registry)
+    registry = source_registry(config, api)
     try:
-        manifest = registry.manifest(api, version)
+        registration = registry.registration(api, version)
+        manifest = registry.verify(api, version)
+        approvers = [a.approver for a in approvals(registry, api, version)]
+    except KeyError:
+        mirror = config.models[api].registry if config.models[api].registry.startswith("s3://") else None
+        hint = (
+            f"; mirror the stage's registry first: `propensity registry pull --remote {mirror} --registry "
+            f"{config.synth_mirror}`"
+            if mirror
+            else ""
+        )
+        raise PackagingError(
+            f"stage {config.stage}: {api} model {version} is not registered in "
+            f"{registry.store.location}{hint}"
+        ) from None
     except RegistryError as error:
-        raise PackagingError(f"stage {config.stage}: {error} in {registry.store.location}") from error
-    if config.require_approval and not manifest.approved:
+        raise PackagingError(f"stage {config.stage}: {error}") from error
+    locked = locked_pin(config, api)
+    if locked is not None and locked.manifest_sha256 != registration.manifest_sha256:
+        raise PackagingError(
+            f"stage {config.stage}: {lock_path(config).name} pins {api} model {version} with manifest "
+            f"SHA-256 {locked.manifest_sha256[:12]}…, but {registry.store.location} registered "
+            f"{registration.manifest_sha256[:12]}…; refusing to package another model under the pinned name"
+        )
+    if config.require_approval and not approvers:
         raise PackagingError(
             f"stage {config.stage} requires an approved model, and {api} model {version} has no approval "
             f"record; approve it in the registry first (refusing to package an unapproved model)"
         )
+    if manifest.api_version != api:
+        raise PackagingError(f"{api} model {version} was built for another API version")
     target = BUILD_DIR / "models" / api / version
-    registry_manifest = manifest.model_dump_json(indent=2).encode()
-    if target.is_dir():
-        try:
-            cached = read_manifest(target)
-            verify_files(target, cached)
-            if cached == manifest:
-                return target
-        except RuntimeError:
-            pass  # a damaged or outdated copy is fetched again below
+    if target.is_dir() and _cached_copy_is_good(target, registration.manifest_sha256):
+        return target
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=target.parent))
     try:
-        fetched = registry.fetch(api, version, staging / "bundle")
-        if read_manifest(fetched).api_version != api:
-            raise PackagingError(f"{api} model {version} was built for another API version")
-        # Store the registry's current manifest (approvals may have been added since registration).
-        (fetched / MANIFEST_FILE).write_bytes(registry_manifest)
+        try:
+            fetched = registry.fetch(api, version, staging / "bundle")
+        except RegistryError as error:
+            raise PackagingError(f"stage {config.stage}: {error}") from error
         shutil.rmtree(target, ignore_errors=True)
         fetched.rename(target)
     finally:

@@ -68,6 +68,7 @@ def grant_registry_read(scope: Construct, role: iam.IRole, location: str, *, ali
     prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
     bucket = s3.Bucket.from_bucket_name(scope, "Registry", bucket_name)
     bucket.grant_read(role, f"{prefix}models/*")
+    bucket.grant_read(role, f"{prefix}records/*")  # registration records: every manifest is checked
     if aliases:
         bucket.grant_read(role, f"{prefix}aliases/*")
 

@@ -2,7 +2,10 @@
 
 S3 notifies the function of every object Firehose writes under ``predictions/``. The
 function follows the registry's ``challenger`` alias (it needs an ``s3://`` registry: a
-folder on the deploying machine is not reachable from AWS), writes its results under
+folder on the deploying machine is not reachable from AWS; every stage of cdk.json has one,
+its registry stack's, and a stage that requires the shadow scorer without one fails synth in
+``infra/config.py``). It verifies every record it reads with the registry's signing key
+(kms:Verify, granted by the stack), writes its results under
 ``shadow/`` and publishes agreement, probability difference and latency. A warning alarm
 fires when it fails, so a challenger that cannot score real traffic is noticed.
 """

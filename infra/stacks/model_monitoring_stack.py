@@ -33,6 +33,7 @@ class ModelMonitoringStack(cdk.Stack):
         config: StageConfig,
         service: Any,
         monitoring: Any,
+        registry_stack: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -82,6 +83,9 @@ class ModelMonitoringStack(cdk.Stack):
             runbook_url=runbook_url,
         )
 
+        if registry_stack is not None:
+            self._read_registry(registry_stack)
+
         for name, value in (
             ("ArchiveBucketName", self.archive_bucket.bucket_name),
             ("ArchiveDeliveryStreamName", self.archive.delivery_stream.delivery_stream_name),
@@ -91,6 +95,17 @@ class ModelMonitoringStack(cdk.Stack):
             output = cdk.CfnOutput(self, name, value=value)
             output.override_logical_id(name)
         self._suppress_findings()
+
+    def _read_registry(self, registry: Any) -> None:
+        """The jobs that read the registry decrypt its objects and verify its records' signatures."""
+        from infra.stacks.registry_stack import VERIFY_ACTIONS
+        from propensity.registry.signing import SIGNING_KEY_ENV
+
+        readers = [self.drift.job, self.evaluation.evaluate] + ([self.shadow.scorer] if self.shadow else [])
+        for reader in readers:
+            registry.data_key.grant_decrypt(reader.role)
+            registry.signing_key.grant(reader.role, *VERIFY_ACTIONS)
+            reader.function.add_environment(SIGNING_KEY_ENV, registry.signing_key.key_arn)
 
     def _suppress_findings(self) -> None:
         suppress_python_runtime_finding(self)

@@ -29,6 +29,7 @@ from infra.constructs.alarms import (
 )
 from infra.constructs.alerting import AlertRouting
 from infra.constructs.dashboard import OperationsDashboard, service_metrics
+from infra.constructs.deployment_events import DeploymentEvents
 from infra.constructs.layers import lambda_architecture, shared_layers
 from infra.constructs.nag import suppress_python_runtime_finding
 from infra.constructs.probe import SyntheticProbe
@@ -36,6 +37,7 @@ from infra.constructs.retention import retention_days
 from propensity.alerting.signals import API_422, INIT_FAILURES, MAX_MEMORY_USED, Deployment
 from propensity.alerting.tiers import Tier
 from propensity.constants import API_VERSIONS
+from propensity.promotion.stage import prediction_function_name
 
 # Where alarm descriptions and notifications link to; set the context value ``runbook_url``
 # (cdk.json or ``-c runbook_url=...``) to the RUNBOOK.md of your repository's default branch.
@@ -104,6 +106,18 @@ class MonitoringStack(cdk.Stack):
             log_retention=retention,
         )
         assert self.probe.service_name == self.deployment.probe_service
+
+        self.deployment_events = DeploymentEvents(
+            self,
+            "DeploymentEvents",
+            config=config,
+            # By name (fixed by the stage), not by a cross-stack import: an event pattern needs literals.
+            applications=[prediction_function_name(config.stage, api) for api in API_VERSIONS],
+            topics=dict(self.topics),
+            layers=layers,
+            runbook_url=runbook_url,
+            log_retention=retention,
+        )
 
         watched = self._log_metrics(service)
         self.alarms = OperationalAlarms(

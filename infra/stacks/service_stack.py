@@ -17,6 +17,7 @@ from constructs import Construct
 
 from infra.config import StageConfig
 from infra.constructs.api import PredictionApi
+from infra.constructs.deployment_events import announce_rollback_alarms
 from infra.constructs.layers import SharedLayers
 from infra.constructs.nag import suppress_python_runtime_finding
 from infra.constructs.prediction import PredictionFunction
@@ -62,6 +63,9 @@ class ServiceStack(cdk.Stack):
                 v1_deprecation_date=config.v1_deprecation_date,
                 v1_sunset_date=config.v1_sunset_date,
             )
+        announce_rollback_alarms(
+            self, [alarm for p in self.predictions.values() for alarm in p.alarms], config
+        )
         self.functions: dict[ApiVersion, lambda_.Function] = {
             a: p.function for a, p in self.predictions.items()
         }

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +20,9 @@ from infra.app import build_app
 from infra.config import ModelPin, StageConfig, load_stage_config
 from infra.constructs.nag import add_nag_checks
 from infra.stacks.service_stack import ServiceStack
-from propensity.bundle.manifest import ApprovalRecord
 from propensity.constants import API_VERSIONS
+from propensity.promotion.pinning import pin_for_stage
+from propensity.promotion.workflow import approve
 from propensity.registry.registry import Registry
 from propensity.registry.storage import LocalBlobStore
 
@@ -33,12 +33,16 @@ FEATURE_FLAGS = {k: v for k, v in CDK_JSON["context"].items() if k.startswith("@
 
 
 def stage_config(stage: str, registry: Path, **updates: Any) -> StageConfig:
-    """The stage's cdk.json configuration with its models read from ``registry``."""
+    """The stage's cdk.json configuration (its s3:// registry) with synth reading ``registry`` as
+    that registry's mirror and the lock file next to it."""
     config = load_stage_config(CDK_JSON["context"], stage)
-    models = {
-        api: ModelPin(version=pin.version, registry=str(registry)) for api, pin in config.models.items()
-    }
-    return config.model_copy(update={"models": models, **updates})
+    defaults = {"synth_mirror": str(registry), "lock_file": str(registry / "models.lock.json")}
+    return config.model_copy(update={**defaults, **updates})
+
+
+def folder_pins(config: StageConfig, registry: Path) -> dict[str, ModelPin]:
+    """The stage's pins, read from a folder registry instead (no S3 registry: no shadow scorer)."""
+    return {api: ModelPin(version=pin.version, registry=str(registry)) for api, pin in config.models.items()}
 
 
 @dataclass
@@ -72,17 +76,26 @@ class SynthesizedApp:
 
 @pytest.fixture(scope="session")
 def infra_registry(trained, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A registry holding the session's v1 and v2 bundles, approved and champion."""
+    """A registry holding the session's v1 and v2 bundles, champion, approved and pinned for prod
+    in its ``models.lock.json``, as the documented steps leave it."""
     root = tmp_path_factory.mktemp("infra-registry")
-    registry = Registry(LocalBlobStore(root))
+    registry = Registry(LocalBlobStore(root / "registry"))
     for api in API_VERSIONS:
         manifest = registry.register(trained[api].bundle_path)
-        approval = ApprovalRecord(approver="pytest", at=datetime.now(UTC), note="infrastructure tests")
-        registry.update_manifest(manifest.model_copy(update={"approvals": [approval]}))
         registry.set_alias(
             api, "champion", manifest.model_version, reason="infrastructure tests", actor="pytest"
         )
-    return root
+        approve(registry, api, manifest.model_version, approver="pytest", note="infrastructure tests")
+        pin_for_stage(
+            registry,
+            root / "registry" / "models.lock.json",
+            ROOT / "cdk.json",
+            "prod",
+            api,
+            manifest.model_version,
+            reason="infrastructure tests",
+        )
+    return root / "registry"
 
 
 def _synth(app: cdk.App, config: StageConfig, stacks: dict[str, cdk.Stack]) -> SynthesizedApp:

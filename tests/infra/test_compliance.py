@@ -10,7 +10,7 @@ import yaml
 from cfnlint.api import ManualArgs, lint_file
 
 ROOT = Path(__file__).resolve().parents[2]
-STACKS = ("service", "monitoring", "model_monitoring")
+STACKS = ("registry", "service", "monitoring", "model_monitoring")
 
 
 def cfn_lint_settings(region: str) -> ManualArgs:

@@ -33,6 +33,8 @@ REGISTRY = "s3://propensity-registry-dev/registry"
 def dev_config(**drift):
     context = json.loads(json.dumps(CDK_JSON["context"]))
     context["stages"]["dev"]["models"]["v1"]["registry"] = REGISTRY
+    context["stages"]["dev"]["models"]["v2"]["registry"] = REGISTRY
+    context["stages"]["dev"]["registry"] = {"deploy": False}  # an external registry bucket
     if drift:
         context["stages"]["dev"]["drift"] = drift
     return load_stage_config(context, "dev")
@@ -360,12 +362,29 @@ def test_no_unsuppressed_nag_finding(synthesized):
     assert errors == []
 
 
-def test_without_an_s3_registry_there_is_no_shadow_scorer():
-    # Given the stage's models pinned in a registry folder (unreachable from AWS)
-    config = load_stage_config(CDK_JSON["context"], "dev")
-    # Then there is no registry for a challenger to be followed in
-    assert registry_location(config) is None
+def test_a_stage_that_requires_the_shadow_scorer_cannot_leave_it_out():
+    # Given cdk.json's stages: each follows its registry stack's bucket
+    for stage in ("dev", "prod"):
+        config = load_stage_config(CDK_JSON["context"], stage)
+        assert "shadow" in config.requires
+        assert registry_location(config) == f"s3://propensity-{stage}-registry-{config.account}-eu-west-1"
     assert registry_location(dev_config()) == REGISTRY
+    # When a stage's models are pinned in a folder (unreachable from AWS, so no shadow scorer)
+    context = json.loads(json.dumps(CDK_JSON["context"]))
+    for pin in context["stages"]["prod"]["models"].values():
+        pin["registry"] = ".local/registry"
+    # Then synth refuses the configuration instead of silently leaving the shadow scorer out
+    with pytest.raises(ValueError, match="requires the shadow scorer"):
+        load_stage_config(context, "prod")
+    # And a stage pointing at another bucket than its registry stack's is refused too
+    context = json.loads(json.dumps(CDK_JSON["context"]))
+    for pin in context["stages"]["prod"]["models"].values():
+        pin["registry"] = REGISTRY
+    with pytest.raises(ValueError, match="registry stack creates"):
+        load_stage_config(context, "prod")
+    context["stages"]["prod"]["models"]["v2"]["registry"] = "s3://another-registry"
+    with pytest.raises(ValueError, match="several S3 registries"):
+        load_stage_config(context, "prod")
 
 
 def test_the_real_app_subscribes_the_prediction_functions_log_groups(prod_app):
@@ -377,5 +396,5 @@ def test_the_real_app_subscribes_the_prediction_functions_log_groups(prod_app):
     assert len(filters) == len(API_VERSIONS)
     for resource in filters.values():
         assert "Fn::ImportValue" in json.dumps(resource["Properties"]["LogGroupName"])
-    assert stack.shadow is None  # prod's registry in cdk.json is a folder
+    assert stack.shadow is not None  # prod follows its registry stack's bucket
     assert service.log_groups.keys() == set(API_VERSIONS)

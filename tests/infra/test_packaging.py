@@ -128,7 +128,7 @@ def test_bundle_resolves_the_alias_and_refuses_unapproved_models(trained, tmp_pa
     assert bundle == packaging.BUILD_DIR / "models" / "v1" / champion
     assert json.loads((bundle / MANIFEST_FILE).read_text())["model_version"] == champion
     # And a stage that requires approval refuses it, saying why
-    prod = stage_config("prod", root)
+    prod = stage_config("prod", root, require_lock=False)
     with pytest.raises(packaging.PackagingError, match="no approval record"):
         packaging.model_bundle_dir(prod, "v1")
 

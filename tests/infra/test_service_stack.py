@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -221,7 +222,10 @@ def test_function_asset_is_handler_plus_the_pinned_bundle(prod_app, api):
     manifest = json.loads((folder / "model" / "manifest.json").read_text())
     assert manifest["model_version"] == service.model_versions[api]
     assert manifest["api_version"] == api
-    assert manifest["approvals"], "prod ships approved models only"
+    # and its registration record, against which the function checks the manifest at load
+    registration = json.loads((folder / "model" / "REGISTRATION.json").read_text())
+    digest = hashlib.sha256((folder / "model" / "manifest.json").read_bytes()).hexdigest()
+    assert registration["body"]["manifest_sha256"] == digest
 
 
 def test_every_function_has_its_own_role_log_group_and_tracing(prod_app):

@@ -28,8 +28,20 @@ def use_fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
 
 
+def create_signing_key(bucket: str = REGISTRY_BUCKET) -> str:
+    """The registry's record-signing key as the registry stack creates it (ECC P-256, sign/verify),
+    under the alias the registry looks for (``alias/<bucket>-signing``). Returns its ARN."""
+    from propensity.registry.factory import signing_key_alias
+
+    kms = boto3.client("kms", region_name=REGION)
+    key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY", Description="registry signing")
+    kms.create_alias(AliasName=signing_key_alias(bucket), TargetKeyId=key["KeyMetadata"]["KeyId"])
+    return str(key["KeyMetadata"]["Arn"])
+
+
 def create_registry_bucket(name: str = REGISTRY_BUCKET) -> None:
-    """A registry bucket as a team creates it: versioned and encrypted by default."""
+    """A registry bucket as a team creates it: versioned and encrypted by default, with its signing key."""
+    create_signing_key(name)
     s3 = boto3.client("s3", region_name=REGION)
     s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
     s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})

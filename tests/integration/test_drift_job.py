@@ -21,7 +21,9 @@ from propensity.drift.state import DriftState
 from propensity.drift.window import StaticReferences
 from propensity.registry.registry import Registry
 from propensity.registry.s3 import S3BlobStore
+from propensity.registry.signing import KmsSigner
 from tests.events import LambdaContext, scheduled_event
+from tests.integration.promotion_aws import create_signing_key
 from tests.integration.stand_in import load_handler
 from tests.unit.drift.events_factory import lines, make_events, reference
 
@@ -186,7 +188,10 @@ def test_a_failed_hour_holds_the_watermark_and_is_retried(aws):
 
 def test_the_handler_runs_the_scheduled_job_with_registry_references(aws, monkeypatch, trained):
     # Given the v1 model registered in an S3 registry, and an hour of its traffic archived
-    registry = Registry(S3BlobStore(REGISTRY_BUCKET, "registry"))
+    # (records sealed with the registry's KMS key, which the job verifies)
+    registry = Registry(
+        S3BlobStore(REGISTRY_BUCKET, "registry"), KmsSigner(create_signing_key(REGISTRY_BUCKET))
+    )
     manifest = registry.register(trained["v1"].bundle_path)
     events = make_events(
         "v1", 400, at(9, 0), model_version=manifest.model_version, overrides={"contact": "telephone"}

@@ -14,6 +14,9 @@ import pytest
 from moto import mock_aws
 
 from propensity.cli import main
+from propensity.gate.record import latest_verdict
+from propensity.promotion.approvals import approvals
+from propensity.promotion.lock import read_lock
 from propensity.registry.factory import open_registry
 from propensity.shadow.challenger import ChallengerCache
 from propensity.training import train
@@ -95,6 +98,14 @@ def test_six_steps_end_to_end(backend, aws, registry, retrained, bundles, bank_d
         assert code == 0 and "2 versions copied" in out
     shared = open_registry(location)
     cdk_json = write_cdk_json(tmp_path / "cdk.json", location)
+    if backend == "s3":
+        # aliases are not copied: the shared registry's first champion goes through its own
+        # policy (prod ships from it, so it needs an approval first)
+        champion = registry.alias("v1", "champion")
+        first = ["--registry", location, "--cdk-json", str(cdk_json)]
+        assert run(capsys, "alias", "champion", champion, *first, "--reason", "first")[0] == 1
+        assert run(capsys, "approve", champion, "--registry", location, "--approver", "Grace Hopper")[0] == 0
+        assert run(capsys, "alias", "champion", champion, *first, "--reason", "first")[0] == 0
     champion = shared.alias("v1", "champion")
     lambda_versions = create_prediction_function(FUNCTION, [champion])
     data = ["--data", bank_data.source]
@@ -120,8 +131,8 @@ def test_six_steps_end_to_end(backend, aws, registry, retrained, bundles, bank_d
     code, out = run(capsys, "gate", broken.version, "--registry", location, "--out", str(reports), *data)
     assert code == 3, out
     assert "FAIL distribution: mean probability close to the observed base rate" in out
-    assert shared.manifest("v1", challenger).validation[-1].passed
-    assert not shared.manifest("v1", broken.version).validation[-1].passed
+    assert latest_verdict(shared, "v1", challenger).passed
+    assert not latest_verdict(shared, "v1", broken.version).passed
     assert len(list(reports.glob("gate-*.md"))) == 2 and len(list(reports.glob("gate-*.json"))) == 2
     code, out = run(
         capsys,
@@ -147,7 +158,7 @@ def test_six_steps_end_to_end(backend, aws, registry, retrained, bundles, bank_d
     # Step 4: prod refuses it until a named person approves it
     promote = ["promote", challenger, "--registry", location, "--cdk-json", str(cdk_json), "--stage", "prod"]
     code, out = run(capsys, *promote, "--reason", "better calibrated")
-    assert code == 1 and "has no approval and this stage requires one" in out
+    assert code == 1 and "has no approval; this stage requires an approval" in out
     code, out = run(
         capsys,
         "approve",
@@ -160,16 +171,17 @@ def test_six_steps_end_to_end(backend, aws, registry, retrained, bundles, bank_d
         "shadow ok",
     )
     assert code == 0, out
-    assert [a.approver for a in shared.manifest("v1", challenger).approvals] == ["Ada Lovelace"]
+    assert [a.approver for a in approvals(shared, "v1", challenger)] == ["Ada Lovelace"]
 
-    # Step 5: promote moves champion, clears challenger, and says how to ship it
+    # Step 5: promote moves champion, clears challenger, and pins it for prod in the lock file
     code, out = run(capsys, *promote, "--reason", "better calibrated")
     assert code == 0, out
     assert shared.alias("v1", "champion") == challenger
     assert shared.alias("v1", "challenger") is None
-    assert "context.stages.prod.models.v1.version is 'champion'" in out
-    assert "npx cdk deploy --all -c stage=prod" in out
-    assert "publish it there first" not in out  # prod packages from this very registry
+    assert f"models.lock.json: prod v1 nothing -> {challenger}" in out
+    assert "npx cdk deploy --all -c stage=<stage>" in out
+    pin = read_lock(tmp_path / "models.lock.json").pin("prod", "v1")
+    assert pin.model_version == challenger and pin.approvals == ["Ada Lovelace"]
     # ...and the deploy ends like a CodeDeploy rollout: a new version for the model behind live
     lam = boto3.client("lambda", region_name=REGION)
     lam.update_function_code(FunctionName=FUNCTION, ZipFile=_zip(challenger))
@@ -204,9 +216,9 @@ def test_six_steps_end_to_end(backend, aws, registry, retrained, bundles, bank_d
         code, out = run(capsys, "registry", "pull", "--registry", str(local), "--remote", location)
         assert code == 0, out
         mine = open_registry(str(local))
-        assert mine.manifest("v1", challenger).approvals[0].approver == "Ada Lovelace"
-        assert mine.alias("v1", "champion") == champion
-        assert len(mine.history("v1", "champion")) == 3
+        assert [a.approver for a in approvals(mine, "v1", challenger)] == ["Ada Lovelace"]
+        assert latest_verdict(mine, "v1", challenger).passed  # re-sealed locally after KMS verification
+        assert mine.alias("v1", "champion") is None  # aliases stay with their registry
 
 
 def _zip(model_version: str) -> bytes:

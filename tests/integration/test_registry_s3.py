@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import threading
-
 import boto3
 import pytest
 from moto import mock_aws
 
-from propensity.bundle.manifest import ApprovalRecord
+from propensity.promotion.approvals import approvals
+from propensity.promotion.workflow import approve
 from propensity.registry.factory import open_registry
-from propensity.registry.registry import Registry, RegistryError
+from propensity.registry.registry import IntegrityError, Registry
 from propensity.registry.s3 import S3BlobStore
-from propensity.registry.storage import BlobExistsError
+from propensity.registry.signing import KmsSigner
+from propensity.registry.storage import BlobConflictError, BlobExistsError
 from propensity.registry.sync import pull, push
+from tests.evidence import record_gate, renamed_bundle
 from tests.integration.promotion_aws import REGION, create_registry_bucket, use_fake_credentials
 
 BUCKET = "propensity-registry-test"
@@ -101,102 +102,112 @@ def test_bucket_warnings_name_missing_versioning_and_encryption(aws):
 
 
 def test_registry_on_s3_registers_loads_and_moves_aliases(s3_registry, trained, tmp_path):
-    # Given the S3 registry (opened from an s3:// location) and a trained bundle
+    # Given the S3 registry (opened from an s3:// location, signing with KMS) and a trained bundle
     assert isinstance(s3_registry.store, S3BlobStore)
+    assert isinstance(s3_registry.signer, KmsSigner)
     manifest = s3_registry.register(trained["v1"].bundle_path)
+    other = s3_registry.register(
+        renamed_bundle(trained["v1"].bundle_path, tmp_path / "other", "v1-other")
+    ).model_version
 
-    # When the champion is set, a challenger set, then cleared
+    # When the champion is set, a gated challenger set, then cleared
     s3_registry.set_alias("v1", "champion", manifest.model_version, reason="first model", actor="ada")
-    s3_registry.set_alias("v1", "challenger", manifest.model_version, reason="try it", actor="ada")
+    record_gate(s3_registry, "v1", other, passed=True, against=manifest.model_version)
+    s3_registry.set_alias("v1", "challenger", other, reason="try it", actor="ada")
     s3_registry.set_alias("v1", "challenger", None, reason="done", actor="bob")
 
     # Then the bundle loads and verifies from S3, and the aliases and their history are exact
     bundle = s3_registry.load("v1", manifest.model_version, tmp_path / "cache")
     assert bundle.version == manifest.model_version
-    assert [m.model_version for m in s3_registry.versions("v1")] == [manifest.model_version]
+    assert [m.model_version for m in s3_registry.versions("v1")] == [manifest.model_version, other]
     assert s3_registry.alias("v1", "champion") == manifest.model_version
     assert s3_registry.alias("v1", "challenger") is None
     history = s3_registry.history("v1")
     assert [(m.alias, m.model_version, m.actor, m.reason) for m in history] == [
         ("champion", manifest.model_version, "ada", "first model"),
-        ("challenger", manifest.model_version, "ada", "try it"),
+        ("challenger", other, "ada", "try it"),
         ("challenger", None, "bob", "done"),
     ]
-    assert history[-1].previous_version == manifest.model_version
+    assert history[-1].previous_version == other
+    # and every record is signed by the registry's KMS key
+    record = s3_registry.registration("v1", other).record
+    assert record.seal.mode == "kms" and record.seal.key_id == s3_registry.signer.key_arn
 
 
-def test_concurrent_alias_moves_keep_every_history_entry(s3_registry, trained):
-    # Given two registered versions on S3
-    first = s3_registry.register(trained["v1"].bundle_path).model_version
-    second = s3_registry.register(trained["v2"].bundle_path).model_version
-    targets = {"v1": first, "v2": second}
-    errors: list[BaseException] = []
+def test_bucket_write_access_alone_cannot_forge_a_record(s3_registry, trained):
+    # Given a registered version on S3
+    version = s3_registry.register(trained["v1"].bundle_path).model_version
+    s3_registry.set_alias("v1", "champion", version, reason="first", actor="ada")
 
-    # When 8 people move aliases at the same time, 5 moves each
-    def mover(person: int) -> None:
-        try:
-            for move in range(5):
-                api = "v1" if (person + move) % 2 else "v2"
-                s3_registry.set_alias(
-                    api, "challenger", targets[api], reason=f"person {person} move {move}", actor=f"p{person}"
-                )
-        except BaseException as error:  # surfaced below, a thread cannot fail the test itself
-            errors.append(error)
+    # When someone with write access to the bucket (but no kms:Sign) writes records sealed with a
+    # digest, with another key, or edits a signed one
+    forger = Registry(s3_registry.store)  # digest seals: what a writer without the key can produce
+    forged = forger.put_record("approval", "v1", version, {"approver": "mallory"}, name="mallory")
+    kms = boto3.client("kms", region_name=REGION)
+    other_key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
+    Registry(s3_registry.store, KmsSigner(other_key)).put_record(
+        "approval", "v1", version, {"approver": "eve"}, name="eve"
+    )
 
-    threads = [threading.Thread(target=mover, args=(person,)) for person in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    # Then no move was lost or overwritten: all 40 are in the history, each once
-    assert errors == []
-    reasons = sorted(m.reason for api in ("v1", "v2") for m in s3_registry.history(api))
-    assert reasons == sorted(f"person {p} move {m}" for p in range(8) for m in range(5))
-    assert s3_registry.alias("v1", "challenger") == first
-    assert s3_registry.alias("v2", "challenger") == second
+    # Then the registry refuses each one, naming the object
+    with pytest.raises(IntegrityError, match="mallory.json is refused: sealed with 'sha256'"):
+        s3_registry.read_record(forged.key)
+    with pytest.raises(IntegrityError, match="eve.json is refused: signed by"):
+        s3_registry.read_record(forged.key.replace("mallory", "eve"))
+    key = s3_registry.registration("v1", version).record.key
+    s3_registry.store.put(
+        key, s3_registry.store.get(key).replace(b'"manifest_sha256": "', b'"manifest_sha256": "0', 1)
+    )
+    with pytest.raises(IntegrityError, match="registration.json"):
+        s3_registry.manifest("v1", version)
 
 
-def test_push_then_pull_merges_records_and_history(registry, s3_registry):
-    # Given the local registry (both champions) pushed to the empty S3 registry
+def test_alias_pointer_moves_only_against_the_etag_it_read(bucket):
+    # Given a pointer object on S3
+    store = S3BlobStore(BUCKET, PREFIX, client=bucket)
+    store.swap("aliases/v1/champion.json", b"one", None)
+    with pytest.raises(BlobConflictError):
+        store.swap("aliases/v1/champion.json", b"again", None)  # If-None-Match: it exists
+    _data, etag = store.get_tagged("aliases/v1/champion.json")
+
+    # When two writers swap against the same ETag, only the first wins (If-Match)
+    store.swap("aliases/v1/champion.json", b"two", etag)
+    with pytest.raises(BlobConflictError):
+        store.swap("aliases/v1/champion.json", b"stale", etag)
+    assert store.get("aliases/v1/champion.json") == b"two"
+
+
+def test_push_then_pull_copies_bundles_and_records_resigned(registry, s3_registry, trained, tmp_path):
+    # Given the local registry (both champions, digest seals) pushed to the empty S3 registry
     result = push(registry, s3_registry)
     assert len(result.versions_copied) == 2
-    assert result.alias_moves_copied == 2
     version = registry.alias("v1", "champion")
-    assert s3_registry.alias("v1", "champion") == version
     assert s3_registry.manifest("v1", version) == registry.manifest("v1", version)
+    assert s3_registry.registration("v1", version).record.seal.mode == "kms"
+    # aliases are not copied: each registry moves its own through its policy
+    assert s3_registry.alias("v1", "champion") is None
 
-    # When someone approves on the shared registry and moves an alias there, while a local
-    # move happens too
-    shared = s3_registry.manifest("v1", version)
-    approval = ApprovalRecord(approver="Grace Hopper", at=shared.created_at, note="reviewed")
-    s3_registry.update_manifest(shared.model_copy(update={"approvals": [approval]}))
-    s3_registry.set_alias("v1", "challenger", version, reason="shadow on shared", actor="grace")
-    registry.set_alias(
-        "v2", "challenger", registry.alias("v2", "champion"), reason="local shadow", actor="me"
-    )
+    # When someone approves on the shared registry, and someone else locally
+    s3_registry.set_alias("v1", "champion", version, reason="first on shared", actor="grace")
+    approve(s3_registry, "v1", version, approver="Grace Hopper", note="reviewed")
+    approve(registry, "v1", version, approver="Ada Lovelace", note="reviewed too")
     pulled = pull(registry, s3_registry)
     pushed = push(registry, s3_registry)
 
-    # Then both sides hold the approval and both moves; nothing is copied twice
-    assert pulled.manifests_merged == [version] and pulled.alias_moves_copied == 1
-    assert pushed.versions_copied == [] and pushed.alias_moves_copied == 1
-    assert registry.manifest("v1", version).approvals == [approval]
+    # Then both sides hold both approvals, each sealed by its own registry; nothing is copied twice
+    assert pulled.kinds == {"approval": 1} and pushed.kinds == {"approval": 1}
     for side in (registry, s3_registry):
-        assert side.alias("v1", "challenger") == version
-        assert side.alias("v2", "challenger") == registry.alias("v2", "champion")
-        assert len(side.history("v1")) == 2 and len(side.history("v2")) == 2
-    assert push(registry, s3_registry).alias_moves_copied == 0
+        assert sorted(a.approver for a in approvals(side, "v1", version)) == ["Ada Lovelace", "Grace Hopper"]
+    assert push(registry, s3_registry).records_copied == 0
 
 
-def test_push_refuses_a_version_that_differs_beyond_its_records(registry, s3_registry):
+def test_push_refuses_a_version_registered_differently_and_a_tampered_source(registry, s3_registry):
     # Given the shared registry holding a v1 version whose manifest differs from the local one
     push(registry, s3_registry)
     version = registry.alias("v1", "champion")
     key = f"models/v1/{version}/manifest.json"
-    tampered = s3_registry.manifest("v1", version).model_copy(update={"threshold": 0.99})
-    s3_registry.store.put(key, tampered.model_dump_json().encode())
+    s3_registry.store.put(key, s3_registry.store.get(key).replace(b'"threshold": ', b'"threshold": 0.9', 1))
 
-    # Then syncing refuses instead of silently picking a side
-    with pytest.raises(RegistryError, match="differs between the registries"):
-        push(registry, s3_registry)
+    # Then pulling refuses instead of silently copying a tampered manifest
+    with pytest.raises(IntegrityError, match=r"manifest\.json"):
+        pull(registry, s3_registry)

@@ -13,6 +13,7 @@ from propensity.promotion.deployments import Boto3Deployments, Deployments
 from propensity.promotion.lambda_versions import Boto3LambdaVersions
 from propensity.promotion.rollback import lambda_version_of, rollback
 from propensity.promotion.workflow import PromotionError
+from tests.evidence import record_gate
 from tests.integration.promotion_aws import create_prediction_function, live_alias, use_fake_credentials
 from tests.unit.gate.challengers import derive_bundle
 
@@ -32,6 +33,7 @@ def promoted(registry, bundles, bank_data, tmp_path):
     old = registry.alias("v1", "champion")
     new = derive_bundle(bundles["v1"], bank_data, tmp_path / "derived", "retrained")
     registry.register(new.path)
+    record_gate(registry, "v1", new.version, passed=True, against=old)
     registry.set_alias("v1", "champion", new.version, reason="passed the gate, approved", actor="ada")
     return old, new.version
 

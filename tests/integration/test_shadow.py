@@ -29,6 +29,7 @@ from propensity.shadow.challenger import ChallengerCache
 from propensity.shadow.report import load_records, outcomes_from_store, render_html, shadow_report
 from propensity.shadow.scorer import ShadowRecord, ShadowScorer, result_key
 from tests.events import LambdaContext, s3_event
+from tests.evidence import record_gate
 from tests.integration.stand_in import load_handler
 
 pytestmark = pytest.mark.realdata
@@ -61,6 +62,8 @@ def setup(tmp_path, trained, bundles, bank_data):
     # B: a recalibrated model (different probabilities)
     calibration = dict(champion.calibration, slope=champion.calibration["slope"] * 0.7)
     b = registry.register(variant(source, tmp_path / "b", "v1-challenger-b", calibration=calibration))
+    for challenger in (a, b):  # the policy shadows only gated models
+        record_gate(registry, "v1", challenger.model_version, passed=True, against=champion.model_version)
     rows = trained["v1"].holdout_rows[::15][:600]  # spread over the file: early rows score low
     records = bank_data.take(rows).records()
     scores = bundles["v1"].model.score_records(records)

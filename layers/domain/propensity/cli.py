@@ -96,6 +96,7 @@ def _configure_list(parser: argparse.ArgumentParser) -> None:
 
 @command("list", "list registered model versions and aliases", _configure_list)
 def _list(args: argparse.Namespace) -> int:
+    from propensity.promotion.approvals import approvals
     from propensity.registry.factory import open_registry
 
     registry = open_registry(args.registry)
@@ -103,9 +104,10 @@ def _list(args: argparse.Namespace) -> int:
     for manifest in registry.versions(args.api):
         tags = [a for a, v in aliases.items() if v == manifest.model_version]
         gate = manifest.gate_metrics.overall
+        approved = bool(approvals(registry, args.api, manifest.model_version))
         print(
             f"{manifest.model_version}  created {manifest.created_at:%Y-%m-%d %H:%M}  "
-            f"ROC AUC {gate.roc_auc:.3f}  F1 {gate.f1:.3f}  approved={manifest.approved}  {' '.join(tags)}"
+            f"ROC AUC {gate.roc_auc:.3f}  F1 {gate.f1:.3f}  approved={approved}  {' '.join(tags)}"
         )
     return 0
 
@@ -116,10 +118,23 @@ def _configure_alias(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("alias", choices=ALIASES)
     parser.add_argument("version", nargs="?", help="model version to point at; omit to show")
     parser.add_argument("--reason", default="", help="why (recorded in the alias history)")
+    parser.add_argument(
+        "--cdk-json", type=Path, default=Path("cdk.json"), help="stages that use this registry"
+    )
+    parser.add_argument("--rollback", action="store_true", help="champion back to a former champion")
+    parser.add_argument(
+        "--break-glass",
+        action="store_true",
+        help="incident path: any intact version, recorded as break-glass and alerted (critical)",
+    )
 
 
-@command("alias", "show or move the champion/challenger alias", _configure_alias)
+@command(
+    "alias", "show or move the champion/challenger alias (through the promotion policy)", _configure_alias
+)
 def _alias(args: argparse.Namespace) -> int:
+    from propensity.promotion.policy import move_alias
+    from propensity.promotion.stage import registry_requires_approval
     from propensity.registry.factory import open_registry
 
     registry = open_registry(args.registry)
@@ -129,8 +144,17 @@ def _alias(args: argparse.Namespace) -> int:
     if not args.reason:
         print("error: --reason is required when moving an alias", file=sys.stderr)
         return 2
-    move = registry.set_alias(args.api, args.alias, args.version, reason=args.reason)
-    print(f"{args.api} {args.alias}: {move.previous_version} -> {move.model_version}")
+    move = move_alias(
+        registry,
+        args.api,
+        args.alias,
+        args.version,
+        reason=args.reason,
+        require_approval=registry_requires_approval(args.cdk_json, registry.store.location),
+        rollback=args.rollback,
+        break_glass=args.break_glass,
+    )
+    print(f"{args.api} {args.alias}: {move.previous_version} -> {move.model_version} ({move.rule})")
     return 0
 
 

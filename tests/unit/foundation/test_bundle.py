@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from propensity.bundle.io import BundleError, load_bundle, read_manifest, write_manifest
-from propensity.bundle.manifest import ApprovalRecord
+from propensity.bundle.io import BundleError, load_bundle
 from propensity.features.schemas import TRANSFORMS
 from propensity.training.train import flat_columns
 
@@ -74,18 +73,6 @@ def test_bundle_for_another_schema_is_refused(bundles) -> None:
 def test_missing_manifest_is_refused(tmp_path: Path) -> None:
     with pytest.raises(BundleError, match="manifest.json is missing"):
         load_bundle(tmp_path, "v1")
-
-
-def test_only_approval_and_validation_records_may_change(bundle_copy) -> None:
-    path = bundle_copy("v1")
-    manifest = read_manifest(path)
-    approved = manifest.model_copy(
-        update={"approvals": [ApprovalRecord(approver="Ada", at=manifest.created_at)]}
-    )
-    write_manifest(path, approved)
-    assert read_manifest(path).approved
-    with pytest.raises(BundleError, match="only validation and approval"):
-        write_manifest(path, manifest.model_copy(update={"threshold": 0.9}))
 
 
 def test_exported_trees_match_sklearn_on_every_holdout_row(trained, bank_data) -> None:

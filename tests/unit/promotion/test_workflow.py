@@ -1,17 +1,16 @@
 """The registry-side rules of promotion: what the gate verdicts allow and refuse.
 
-Verdicts are appended as the gate records them (``ValidationRecord``); the gate itself is
-tested in tests/unit/gate on real challengers.
+Verdicts are sealed gate records, written as the gate writes them (``tests.evidence``); the
+gate itself is tested in tests/unit/gate on real challengers.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
-from propensity.bundle.manifest import ValidationRecord
+from propensity.promotion.approvals import approvals
 from propensity.promotion.workflow import PromotionError, approve, promote, set_challenger
+from tests.evidence import record_gate
 from tests.unit.gate.challengers import derive_bundle
 
 
@@ -24,15 +23,8 @@ def candidate(registry, bundles, bank_data, tmp_path):
 
 
 def record(registry, version, *, passed, against, failures=()):
-    """Append a gate verdict to a registered model's manifest, as ``record_verdict`` does."""
-    manifest = registry.manifest("v1", version)
-    verdict = ValidationRecord(
-        passed=passed,
-        champion_version=against,
-        at=datetime.now(UTC),
-        report={"failures": [{"name": name} for name in failures]},
-    )
-    registry.update_manifest(manifest.model_copy(update={"validation": [*manifest.validation, verdict]}))
+    """A gate verdict of a registered model, as ``record_verdict`` writes it."""
+    record_gate(registry, "v1", version, passed=passed, against=against, failures=failures)
 
 
 @pytest.mark.realdata
@@ -50,9 +42,10 @@ def test_promotion_needs_a_passing_verdict_against_the_current_champion(registry
     with pytest.raises(PromotionError, match="failed the gate .*job=retired"):
         promote(registry, "v1", candidate, reason="r")
 
-    # Given a pass against a champion that has since been replaced: refused, gate again
+    # Given a later pass against another champion: it does not count, the failure against the
+    # current one still stands
     record(registry, candidate, passed=True, against="v1-someone-else")
-    with pytest.raises(PromotionError, match="run `propensity gate"):
+    with pytest.raises(PromotionError, match="failed the gate against"):
         promote(registry, "v1", candidate, reason="r")
     assert registry.alias("v1", "champion") == champion
 
@@ -78,7 +71,7 @@ def test_promotion_to_a_stage_requiring_approval_refuses_an_unapproved_model(reg
     record(registry, candidate, passed=True, against=registry.alias("v1", "champion"))
 
     # Then a stage that requires approval refuses it, and the approval unlocks it
-    with pytest.raises(PromotionError, match="no approval and this stage requires one"):
+    with pytest.raises(PromotionError, match="has no approval; this stage requires an approval"):
         promote(registry, "v1", candidate, reason="r", require_approval=True)
     approve(registry, "v1", candidate, approver="Ada Lovelace")
     assert promote(registry, "v1", candidate, reason="r", require_approval=True).approved
@@ -89,21 +82,26 @@ def test_approvals_are_named_once_and_only_for_gated_models(registry, candidate)
     champion = registry.alias("v1", "champion")
 
     # Given an ungated model: no approval; an empty name: no approval
-    with pytest.raises(PromotionError, match="never been through the gate"):
+    with pytest.raises(PromotionError, match="has not passed the gate against the champion"):
         approve(registry, "v1", candidate, approver="Ada Lovelace")
     record(registry, candidate, passed=True, against=champion)
     with pytest.raises(PromotionError, match="approver's name"):
         approve(registry, "v1", candidate, approver="  ")
 
     # When approved, then approved again by the same person
-    manifest = approve(registry, "v1", candidate, approver="Ada Lovelace", note="shadow ok")
-    with pytest.raises(PromotionError, match="already approved by Ada Lovelace"):
-        approve(registry, "v1", candidate, approver="Ada Lovelace")
+    approval = approve(registry, "v1", candidate, approver="Ada Lovelace", note="shadow ok")
+    with pytest.raises(PromotionError, match="already approved by ada lovelace"):
+        approve(registry, "v1", candidate, approver=" ada lovelace ")  # the same person, spelt otherwise
 
-    # Then one record is kept; a second person can still approve, also after promotion
-    assert [(a.approver, a.note) for a in manifest.approvals] == [("Ada Lovelace", "shadow ok")]
+    # Then one record is kept, naming the gate record it relied on; a second person can still
+    # approve, also after promotion
+    assert [(a.approver, a.note) for a in approvals(registry, "v1", candidate)] == [
+        ("Ada Lovelace", "shadow ok")
+    ]
+    assert approval.reviewed[0].startswith("gate:")
     promote(registry, "v1", candidate, reason="r")
-    assert len(approve(registry, "v1", candidate, approver="Grace Hopper").approvals) == 2
+    approve(registry, "v1", candidate, approver="Grace Hopper")
+    assert len(approvals(registry, "v1", candidate)) == 2
 
 
 @pytest.mark.realdata
@@ -112,7 +110,8 @@ def test_the_first_champion_can_be_approved_without_a_gate(registry):
     champion = registry.alias("v1", "champion")
 
     # Then it can be approved for prod
-    assert approve(registry, "v1", champion, approver="Ada Lovelace").approved
+    approve(registry, "v1", champion, approver="Ada Lovelace")
+    assert [a.approver for a in approvals(registry, "v1", champion)] == ["Ada Lovelace"]
 
 
 @pytest.mark.realdata

@@ -1,4 +1,10 @@
-"""Write and load bundle folders; loading verifies schema version and file hashes."""
+"""Write and load bundle folders; loading verifies schema version, file hashes and the registration.
+
+A bundle fetched from the registry (or packaged for Lambda) carries ``REGISTRATION.json``, the
+sealed registration record holding the manifest's SHA-256: loading such a folder checks the
+manifest against it, so an edited manifest (a threshold, a calibration sign) is refused even
+though its file hashes still match.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +24,9 @@ from propensity.constants import ApiVersion
 from propensity.model.calibration import PlattCalibration
 from propensity.model.scoring import ScoringModel
 from propensity.model.trees import TreeEnsemble
+
+# Next to the manifest in fetched and packaged bundles (never part of the manifest's ``files``).
+REGISTRATION_FILE = "REGISTRATION.json"
 
 
 class BundleError(RuntimeError):
@@ -89,17 +98,6 @@ def read_manifest(path: Path) -> Manifest:
         raise BundleError(f"{manifest_path} is not a valid manifest: {error}") from error
 
 
-def write_manifest(path: Path, manifest: Manifest) -> None:
-    """Rewrite the manifest (only its validation and approval records may change)."""
-    current = read_manifest(path)
-    frozen = current.model_dump(exclude={"validation", "approvals"})
-    if manifest.model_dump(exclude={"validation", "approvals"}) != frozen:
-        raise BundleError("only validation and approval records of a manifest may change")
-    temporary = path / f".{MANIFEST_FILE}.tmp"
-    temporary.write_text(manifest.model_dump_json(indent=2))
-    temporary.replace(path / MANIFEST_FILE)
-
-
 def verify_files(path: Path, manifest: Manifest) -> None:
     """Every file the manifest lists exists and has its recorded SHA-256."""
     for name, expected in manifest.files.items():
@@ -114,8 +112,39 @@ def verify_files(path: Path, manifest: Manifest) -> None:
             )
 
 
-def load_bundle(path: Path, expected_api_version: ApiVersion | None = None) -> Bundle:
-    """Load and verify a bundle folder for serving."""
+def registered_manifest_sha256(path: Path) -> str | None:
+    """The manifest SHA-256 recorded by the folder's ``REGISTRATION.json``, or ``None`` without one."""
+    file = path / REGISTRATION_FILE
+    if not file.is_file():
+        return None
+    try:
+        digest = json.loads(file.read_bytes())["body"]["manifest_sha256"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise BundleError(f"{file} is not a registration record; refusing the bundle") from error
+    return str(digest)
+
+
+def verify_manifest(path: Path, expected_sha256: str) -> None:
+    """The folder's manifest has exactly the registered SHA-256."""
+    actual = file_sha256(path / MANIFEST_FILE)
+    if actual != expected_sha256:
+        raise BundleError(
+            f"{path / MANIFEST_FILE} has SHA-256 {actual[:12]}…, its registration records "
+            f"{expected_sha256[:12]}…; refusing a tampered manifest"
+        )
+
+
+def load_bundle(
+    path: Path, expected_api_version: ApiVersion | None = None, *, expected_manifest_sha256: str | None = None
+) -> Bundle:
+    """Load and verify a bundle folder for serving.
+
+    The manifest is checked against ``expected_manifest_sha256`` (from the registry) when given,
+    else against the folder's own ``REGISTRATION.json`` when there is one (a packaged bundle).
+    """
+    expected = expected_manifest_sha256 or registered_manifest_sha256(path)
+    if expected is not None and (path / MANIFEST_FILE).is_file():
+        verify_manifest(path, expected)
     manifest = read_manifest(path)
     if expected_api_version is not None and manifest.api_version != expected_api_version:
         raise BundleError(

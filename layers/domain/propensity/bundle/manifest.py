@@ -52,7 +52,8 @@ class TrainingRecord(BaseModel):
 
 
 class ValidationRecord(BaseModel):
-    """The offline gate's verdict, appended by the gate (issue: safe promotion)."""
+    """Legacy: a gate verdict once appended to the manifest. Parsed, never trusted: verdicts are
+    sealed registry records now (``propensity.gate.record``)."""
 
     passed: bool
     champion_version: str | None
@@ -61,7 +62,8 @@ class ValidationRecord(BaseModel):
 
 
 class ApprovalRecord(BaseModel):
-    """A named person's approval to ship this model."""
+    """Legacy: an approval once appended to the manifest. Parsed, never trusted: approvals are
+    sealed registry records now (``propensity.promotion.approvals``)."""
 
     approver: str
     at: datetime
@@ -88,13 +90,11 @@ class Manifest(BaseModel):
     metrics: dict[str, SplitMetrics]
     reference: Reference
     files: dict[str, str]  # file name -> SHA-256, for every file but the manifest
+    # Legacy fields, kept so older manifests still parse. The registry never edits a manifest and
+    # the promotion policy never reads these: anyone could have typed them in.
     validation: list[ValidationRecord] = Field(default_factory=list)
     approvals: list[ApprovalRecord] = Field(default_factory=list)
 
     @property
     def gate_metrics(self) -> SplitMetrics:
         return self.metrics[self.gate_split]
-
-    @property
-    def approved(self) -> bool:
-        return bool(self.approvals)

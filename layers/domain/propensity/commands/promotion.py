@@ -60,7 +60,7 @@ def _configure_gate(parser: argparse.ArgumentParser) -> None:
         "--seed", type=int, default=None, help="bootstrap seed (default: fixed, reproducible)"
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_REPORT_DIR, help="where the JSON and Markdown go")
-    parser.add_argument("--no-record", action="store_true", help="do not record the verdict in the manifest")
+    parser.add_argument("--no-record", action="store_true", help="do not record the verdict in the registry")
 
 
 @command("gate", "judge a registered challenger against the champion; record the verdict", _configure_gate)
@@ -105,7 +105,7 @@ def _gate(args: argparse.Namespace) -> int:
         print(f"  FAIL {failure.kind}: {failure.name} ({failure.detail})")
     print(f"  report: {markdown_path}\n  json:   {json_path}")
     if not args.no_record:
-        print(f"  verdict recorded in {report.challenger_version}'s manifest")
+        print(f"  verdict recorded in the registry (a sealed gate record of {report.challenger_version})")
     return 0 if report.passed else GATE_FAILED_EXIT
 
 
@@ -159,7 +159,13 @@ def _configure_approve(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("version", help="model version to approve")
     _common(parser)
     parser.add_argument("--approver", required=True, help="the approving person's name")
-    parser.add_argument("--note", default="", help="what was reviewed (e.g. the shadow report)")
+    parser.add_argument("--note", default="", help="a note for the record")
+    parser.add_argument(
+        "--reviewed",
+        action="append",
+        default=[],
+        help="what was reviewed (repeatable), e.g. a shadow report; the gate record is always named",
+    )
 
 
 @command("approve", "record a named person's approval to ship a model", _configure_approve)
@@ -167,11 +173,40 @@ def _approve(args: argparse.Namespace) -> int:
     from propensity.promotion.workflow import approve
     from propensity.registry.factory import open_registry
 
-    manifest = approve(
-        open_registry(args.registry), args.api, args.version, approver=args.approver, note=args.note
+    approval = approve(
+        open_registry(args.registry),
+        args.api,
+        args.version,
+        approver=args.approver,
+        note=args.note,
+        reviewed=args.reviewed,
     )
-    latest = manifest.approvals[-1]
-    print(f"{args.api} model {args.version} approved by {latest.approver} at {latest.at:%Y-%m-%d %H:%M} UTC")
+    print(
+        f"{args.api} model {args.version} approved by {approval.approver} at {approval.at:%Y-%m-%d %H:%M} UTC"
+    )
+    for item in approval.reviewed:
+        print(f"  reviewed: {item}")
+    return 0
+
+
+def _configure_approvals(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("version", help="model version")
+    _common(parser)
+
+
+@command("approvals", "list a model version's approvals, one per line", _configure_approvals)
+def _approvals(args: argparse.Namespace) -> int:
+    from propensity.promotion.approvals import approvals
+    from propensity.registry.factory import open_registry
+
+    registry = open_registry(args.registry)
+    registry.manifest(args.api, args.version)  # unknown or tampered versions are an error, not "none"
+    for approval in approvals(registry, args.api, args.version):
+        reviewed = "; ".join(approval.reviewed) or "-"
+        print(
+            f"{approval.at:%Y-%m-%dT%H:%M:%SZ}\t{approval.approver}\treviewed: {reviewed}\t"
+            f"note: {approval.note or '-'}"
+        )
     return 0
 
 
@@ -182,34 +217,50 @@ def _configure_promote(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("version", help="model version to make champion")
     _common(parser)
     _cdk_json(parser)
-    parser.add_argument("--reason", required=True, help="why (recorded in the alias history)")
+    parser.add_argument("--reason", required=True, help="why (recorded in the alias history and the pin)")
     parser.add_argument(
-        "--stage", default=None, help="the stage to ship to; refuses early when it requires an approval"
+        "--stage",
+        action="append",
+        default=None,
+        help="pin it for this stage in the lock file (repeatable; default: every stage of cdk.json)",
+    )
+    parser.add_argument(
+        "--lock", type=Path, default=None, help="the lock file (default: models.lock.json next to cdk.json)"
     )
 
 
-@command("promote", "make a gated challenger champion and print how to ship it", _configure_promote)
+@command(
+    "promote", "make a gated model champion and pin it for the stages (models.lock.json)", _configure_promote
+)
 def _promote(args: argparse.Namespace) -> int:
-    from propensity.promotion.stage import deploy_advice, requires_approval, stage_block
+    from propensity.promotion.pinning import pin_for_stage
+    from propensity.promotion.stage import registry_requires_approval, requires_approval
     from propensity.promotion.workflow import promote
     from propensity.registry.factory import open_registry
 
-    require = requires_approval(args.cdk_json, args.stage) if args.stage else False
+    stages = args.stage or _stage_names(args.cdk_json)
     registry = open_registry(args.registry)
+    require = registry_requires_approval(args.cdk_json, registry.store.location) or any(
+        requires_approval(args.cdk_json, stage) for stage in (args.stage or [])
+    )
     result = promote(registry, args.api, args.version, reason=args.reason, require_approval=require)
-    print(f"{args.api} champion: {result.previous_champion} -> {result.champion}")
+    if result.moved:
+        print(f"{args.api} champion: {result.previous_champion} -> {result.champion}")
+    else:
+        print(f"{args.api} champion already is {result.champion} (alias unchanged)")
     if result.challenger_cleared:
         print(f"  challenger cleared (it was {result.champion})")
-    stages = [args.stage] if args.stage else _stage_names(args.cdk_json)
+    lock = args.lock or args.cdk_json.resolve().parent / "models.lock.json"
     for stage in stages:
-        print(f"  [{stage}]")
-        if not result.approved and stage_block(args.cdk_json, stage).get("require_approval"):
-            print(
-                f"    {stage} requires an approval: synth refuses this model until "
-                "`propensity approve` records one"
-            )
-        for line in deploy_advice(args.cdk_json, stage, args.api, result.champion, registry.store.location):
-            print(f"    {line}")
+        outcome = pin_for_stage(
+            registry, lock, args.cdk_json, stage, args.api, args.version, reason=args.reason
+        )
+        print(f"  [{stage}] {outcome}")
+    if stages:
+        print(
+            f"  commit {lock.name}, then deploy: `npx cdk deploy --all -c stage=<stage>` (or let the "
+            "pipeline deploy the commit; see docs/promotion.md)"
+        )
     return 0
 
 
@@ -228,7 +279,11 @@ def _stage_names(cdk_json: Path) -> list[str]:
 def _configure_rollback(parser: argparse.ArgumentParser) -> None:
     _common(parser)
     _cdk_json(parser)
-    parser.add_argument("--stage", required=True, help="the stage whose live alias to roll back")
+    parser.add_argument(
+        "--stage",
+        default=None,
+        help="the deployed stage whose live alias to roll back (AWS); omit: the local registry only",
+    )
     parser.add_argument(
         "--reason", required=True, help="why (recorded in the alias history and on the alias)"
     )
@@ -243,21 +298,32 @@ def _configure_rollback(parser: argparse.ArgumentParser) -> None:
 
 @command(
     "rollback",
-    "point the live alias back at the previous model now, and move champion back",
+    "move champion back (locally), or with --stage point the live alias back at the previous model now",
     _configure_rollback,
 )
 def _rollback(args: argparse.Namespace) -> int:
+    from propensity.registry.factory import open_registry
+
+    registry = open_registry(args.registry)
+    if args.stage is None:
+        from propensity.promotion.rollback import rollback_local
+
+        move = rollback_local(registry, args.api, reason=args.reason, to_version=args.to)
+        print(
+            f"{args.api} champion in {registry.store.location}: {move.previous_version} -> "
+            f"{move.model_version} (local registry only, no AWS call)"
+        )
+        return 0
     from propensity.promotion.deployments import Boto3Deployments
     from propensity.promotion.lambda_versions import Boto3LambdaVersions
     from propensity.promotion.rollback import rollback
-    from propensity.promotion.stage import deploy_advice, prediction_function_name, stage_region
-    from propensity.registry.factory import open_registry
+    from propensity.promotion.stage import prediction_function_name, stage_region
 
     function = args.function or prediction_function_name(args.stage, args.api)
     region = args.region or stage_region(args.cdk_json, args.stage)
     with _aws_errors():
         result = rollback(
-            open_registry(args.registry),
+            registry,
             Boto3LambdaVersions(region=region),
             args.api,
             function,
@@ -278,9 +344,10 @@ def _rollback(args: argparse.Namespace) -> int:
     if result.registry_move is not None:
         move = result.registry_move
         print(f"  registry champion: {move.previous_version} -> {move.model_version}")
-    if args.cdk_json.is_file():
-        for line in deploy_advice(args.cdk_json, args.stage, args.api, result.to_model_version)[:-1]:
-            print(f"  {line} (keeps the next deploy from shipping the bad model again)")
+    print(
+        f"  pin it so the next deploy does not ship the bad model again: `propensity promote "
+        f"{result.to_model_version} --api {args.api} --stage {args.stage} --reason ...`"
+    )
     return 0
 
 
@@ -288,9 +355,13 @@ def _rollback(args: argparse.Namespace) -> int:
 
 
 def _configure_registry(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=["push", "pull"], help="push local -> remote, pull remote -> local")
     parser.add_argument(
-        "--remote", required=True, help="the shared registry: s3://bucket/prefix (or a folder)"
+        "action",
+        choices=["push", "pull", "sync", "verify"],
+        help="push local -> remote, pull (= sync) remote -> local, verify every version and record",
+    )
+    parser.add_argument(
+        "--remote", default=None, help="the shared registry: s3://bucket/prefix (or a folder)"
     )
     parser.add_argument(
         "--registry",
@@ -300,14 +371,19 @@ def _configure_registry(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api", choices=API_VERSIONS, default=None, help="only this API version")
 
 
-@command("registry", "push to or pull from a shared (S3) registry", _configure_registry)
+@command("registry", "push to, pull from (sync) a shared (S3) registry, or verify one", _configure_registry)
 def _registry(args: argparse.Namespace) -> int:
     from propensity.registry.factory import open_registry
     from propensity.registry.s3 import S3BlobStore
     from propensity.registry.sync import pull, push
 
-    local, remote = open_registry(args.registry), open_registry(args.remote)
     apis = [args.api] if args.api else list(API_VERSIONS)
+    if args.action == "verify":
+        return _verify(open_registry(args.remote or args.registry), apis)
+    if not args.remote:
+        print("error: --remote is required for push, pull and sync", file=sys.stderr)
+        return 2
+    local, remote = open_registry(args.registry), open_registry(args.remote)
     action: Callable[..., Any] = push if args.action == "push" else pull
     with _aws_errors():
         if isinstance(remote.store, S3BlobStore):
@@ -315,14 +391,39 @@ def _registry(args: argparse.Namespace) -> int:
                 print(f"warning: {warning}", file=sys.stderr)
         result = action(local, remote, apis)
     direction = f"{local.store.location} -> {remote.store.location}"
-    if args.action == "pull":
+    if args.action != "push":
         direction = f"{remote.store.location} -> {local.store.location}"
+    kinds = ", ".join(f"{count} {kind}" for kind, count in result.kinds.items()) or "none"
     print(
         f"{args.action} {direction}: {len(result.versions_copied)} versions copied, "
-        f"{len(result.manifests_merged)} manifests merged, {result.alias_moves_copied} alias moves copied"
+        f"{result.records_copied} records copied ({kinds}); aliases are not copied"
     )
     for version in result.versions_copied:
         print(f"  + {version}")
-    for version in result.manifests_merged:
-        print(f"  ~ {version} (validation/approval records)")
     return 0
+
+
+def _verify(registry: Any, apis: list[Any]) -> int:
+    from propensity.registry.registry import RegistryError
+
+    failures = 0
+    with _aws_errors():
+        for api in apis:
+            for version in sorted(
+                {k.split("/")[3] for k in registry.store.list(f"records/registration/{api}/")}
+            ):
+                try:
+                    registry.verify(api, version)
+                    for kind in ("gate", "approval"):
+                        registry.records(kind, api, version)
+                    print(f"ok      {api} {version}")
+                except RegistryError as error:
+                    failures += 1
+                    print(f"REFUSED {api} {version}: {error}")
+            for alias in ("champion", "challenger"):
+                try:
+                    registry.history(api, alias)
+                except RegistryError as error:
+                    failures += 1
+                    print(f"REFUSED {api} {alias} history: {error}")
+    return 1 if failures else 0

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from propensity.constants import ApiVersion
 from propensity.promotion.deployments import Deployments
 from propensity.promotion.lambda_versions import AliasState, LambdaVersions
+from propensity.promotion.policy import PromotionError, move_alias
 from propensity.promotion.stage import LIVE_ALIAS
-from propensity.promotion.workflow import PromotionError
 from propensity.registry.registry import AliasMove, Registry, current_actor
 
 ROLLBACK_REASON_PREFIX = "rollback: "
@@ -121,7 +121,8 @@ def rollback(
     who = actor or current_actor()
     move = None
     if registry.alias(api, "champion") != target:
-        move = registry.set_alias(
+        move = move_alias(
+            registry,
             api,
             "champion",
             target,
@@ -130,6 +131,7 @@ def rollback(
                 f"{live.version} -> {target_lambda})"
             ),
             actor=who,
+            rollback=True,
         )
     return Rollback(
         api_version=api,
@@ -144,6 +146,32 @@ def rollback(
         warnings=warnings,
         alias_seconds=seconds,
         registry_move=move,
+    )
+
+
+def rollback_local(
+    registry: Registry,
+    api: ApiVersion,
+    *,
+    reason: str,
+    to_version: str | None = None,
+    actor: str | None = None,
+) -> AliasMove:
+    """Move the registry's ``champion`` back (no AWS call): what a local server follows.
+
+    The previous champion by default; ``to_version`` any former champion. Always allowed by the policy.
+    """
+    if not reason.strip():
+        raise PromotionError("say why in --reason: it is recorded in the alias history")
+    target = to_version or rollback_target(registry, api)
+    return move_alias(
+        registry,
+        api,
+        "champion",
+        target,
+        reason=f"{ROLLBACK_REASON_PREFIX}{reason}",
+        actor=actor,
+        rollback=True,
     )
 
 

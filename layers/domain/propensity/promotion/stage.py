@@ -41,6 +41,20 @@ def requires_approval(cdk_json: Path, stage: str) -> bool:
     return bool(stage_block(cdk_json, stage).get("require_approval", False))
 
 
+def registry_requires_approval(cdk_json: Path, location: str) -> bool:
+    """Whether any stage of cdk.json ships from the registry at ``location`` and requires approval."""
+    if not cdk_json.is_file():
+        return False
+    stages = json.loads(cdk_json.read_text()).get("context", {}).get("stages", {})
+    for block in stages.values():
+        if not block.get("require_approval"):
+            continue
+        for pin in (block.get("models") or {}).values():
+            if _same_registry(cdk_json, str(pin.get("registry", DEFAULT_PIN_REGISTRY)), location):
+                return True
+    return False
+
+
 def pin_path(stage: str, api: ApiVersion) -> str:
     return f"context.stages.{stage}.models.{api}.version"
 

@@ -1,29 +1,35 @@
 """Registry-side steps of a promotion: gate a registered challenger, shadow it, approve, promote.
 
-Each step refuses what would make the registry lie: a model that failed (or never passed) the
-gate against the current champion cannot become challenger or champion, and an approval is
-only accepted for a model that passed its gate.
+Every alias move goes through ``propensity.promotion.policy``; verdicts and approvals are
+sealed, create-only records (``gate.record``, ``promotion.approvals``), never manifest edits.
 """
 
 from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
-from propensity.bundle.manifest import ApprovalRecord, Manifest, ValidationRecord
 from propensity.constants import ApiVersion
 from propensity.data.loader import BankDataset
-from propensity.gate.record import latest_validation, record_verdict
+from propensity.gate.record import latest_verdict, record_verdict
 from propensity.gate.report import GateReport
 from propensity.gate.run import DEFAULT_SEED, run_gate
 from propensity.policy.gate import GateThresholds
+from propensity.promotion.approvals import APPROVAL_KIND, Approval, approver_slug
+from propensity.promotion.policy import PromotionError, move_alias
 from propensity.registry.registry import AliasMove, Registry, current_actor
+from propensity.registry.storage import BlobExistsError
 
-
-class PromotionError(RuntimeError):
-    """A promotion step was refused; the message says why and what to do instead."""
+__all__ = [
+    "Promotion",
+    "PromotionError",
+    "approve",
+    "champion_of",
+    "gate_registered",
+    "promote",
+    "set_challenger",
+]
 
 
 def champion_of(registry: Registry, api: ApiVersion) -> str:
@@ -64,29 +70,6 @@ def gate_registered(
     return report
 
 
-def require_passing_gate(registry: Registry, manifest: Manifest) -> ValidationRecord:
-    """The model's latest gate verdict, if it passed against the current champion; else refuse."""
-    api, version = manifest.api_version, manifest.model_version
-    verdict = latest_validation(manifest)
-    rerun = f"run `propensity gate {version} --api {api}`"
-    if verdict is None:
-        raise PromotionError(f"{api} model {version} has never been through the gate; {rerun}")
-    if not verdict.passed:
-        reasons = "; ".join(failure["name"] for failure in verdict.report.get("failures", [])[:5])
-        raise PromotionError(
-            f"{api} model {version} failed the gate on {verdict.at:%Y-%m-%d %H:%M} UTC ({reasons}); "
-            f"a failing challenger cannot be promoted"
-        )
-    champion = registry.alias(api, "champion")
-    # Once promoted, a model's last verdict was against its predecessor: that is the one that counts.
-    if verdict.champion_version != champion and version != champion:
-        raise PromotionError(
-            f"{api} model {version} passed the gate against {verdict.champion_version}, but the champion is "
-            f"now {champion}; {rerun} again"
-        )
-    return verdict
-
-
 def set_challenger(
     registry: Registry,
     api: ApiVersion,
@@ -96,45 +79,58 @@ def set_challenger(
     actor: str | None = None,
     allow_failed_gate: bool = False,
 ) -> AliasMove:
-    """Point ``challenger`` at a gated model (the shadow scorer follows it), or clear it with ``None``.
-
-    ``allow_failed_gate`` lets a model that failed the gate run in shadow for diagnosis; the
-    shadow scorer never answers consumers, and promotion still refuses it.
-    """
-    if version is not None:
-        if version == registry.alias(api, "champion"):
-            raise PromotionError(
-                f"{version} is the {api} champion; shadowing it against itself tells nothing"
-            )
-        if not allow_failed_gate:
-            require_passing_gate(registry, registry.manifest(api, version))
-    return registry.set_alias(api, "challenger", version, reason=reason, actor=actor)
+    """Point ``challenger`` at a gated model (the shadow scorer follows it), or clear it with ``None``."""
+    return move_alias(
+        registry, api, "challenger", version, reason=reason, actor=actor, allow_failed_gate=allow_failed_gate
+    )
 
 
-def approve(registry: Registry, api: ApiVersion, version: str, *, approver: str, note: str = "") -> Manifest:
+def approve(
+    registry: Registry,
+    api: ApiVersion,
+    version: str,
+    *,
+    approver: str,
+    note: str = "",
+    reviewed: list[str] | None = None,
+) -> Approval:
     """Record a named person's approval to ship ``version`` (stages with ``require_approval`` need one).
 
-    Only a model that passed its gate can be approved, except the API version's first champion,
-    which had nothing to be gated against.
+    Only a model that passed its gate against the current champion can be approved, except the
+    API version's first champion-to-be (nothing to gate it against). ``reviewed`` names what was
+    looked at; it always includes the gate record the approval relies on.
     """
     name = approver.strip()
     if not name:
         raise PromotionError("an approval needs the approver's name (--approver)")
-    manifest = registry.manifest(api, version)
-    if not _first_champion(registry, api, version):
-        require_passing_gate(registry, manifest)
-    if any(record.approver == name for record in manifest.approvals):
-        raise PromotionError(f"{api} model {version} is already approved by {name}")
-    record = ApprovalRecord(approver=name, at=datetime.now(UTC), note=note)
-    updated = manifest.model_copy(update={"approvals": [*manifest.approvals, record]})
-    registry.update_manifest(updated)
-    return updated
+    registry.verify(api, version)
+    champion = registry.alias(api, "champion")
+    seen = list(reviewed or [])
+    if champion is not None and champion != version:
+        verdict = latest_verdict(registry, api, version, against=champion)
+        if verdict is None or not verdict.passed:
+            raise PromotionError(
+                f"{api} model {version} has not passed the gate against the champion {champion}; "
+                f"only a passing model can be approved (`propensity gate {version} --api {api}`)"
+            )
+        seen.insert(0, f"gate:{verdict.record_name} (passed against {champion})")
+    elif champion is None and registry.history(api, "champion"):
+        raise PromotionError(f"the {api} champion was cleared; there is nothing to approve against")
+    from datetime import UTC, datetime
 
-
-def _first_champion(registry: Registry, api: ApiVersion, version: str) -> bool:
-    """The API version's first model: champion, and no other model ever was (nothing to gate it against)."""
-    moves = registry.history(api, "champion")
-    return bool(moves) and all(move.model_version in (version, None) for move in moves)
+    approval = Approval(approver=name, model_version=version, at=datetime.now(UTC), reviewed=seen, note=note)
+    try:
+        registry.put_record(
+            APPROVAL_KIND,
+            api,
+            version,
+            approval.model_dump(mode="json"),
+            name=approver_slug(name),
+            actor=name,
+        )
+    except BlobExistsError as error:
+        raise PromotionError(f"{api} model {version} is already approved by {name}") from error
+    return approval
 
 
 @dataclass(frozen=True)
@@ -146,6 +142,7 @@ class Promotion:
     champion: str
     approved: bool
     challenger_cleared: bool
+    moved: bool  # False when the version already was champion (only the pin was written)
 
 
 def promote(
@@ -157,26 +154,32 @@ def promote(
     actor: str | None = None,
     require_approval: bool = False,
 ) -> Promotion:
-    """Make a model that passed the gate against the current champion the new champion.
+    """Make ``version`` champion through the policy (clears ``challenger`` when it pointed at it).
 
-    Clears ``challenger`` when it pointed at the promoted model (it is no longer a challenger).
-    Deploying it is a separate step: the stage's pin and ``cdk deploy`` (see ``deploy_advice``).
+    When it already is the champion nothing moves (``moved`` is False): the caller can still pin it.
+    Deploying it is a separate step: the stage's pin (``promotion.lock``) and ``cdk deploy``.
     """
-    if not reason.strip():
-        raise PromotionError("say why in --reason: it is recorded in the alias history")
-    manifest = registry.manifest(api, version)
-    previous = champion_of(registry, api)
-    if previous == version:
-        raise PromotionError(f"{version} is already the {api} champion")
-    require_passing_gate(registry, manifest)
-    if require_approval and not manifest.approved:
+    from propensity.promotion.approvals import approvals
+
+    who = actor or current_actor()
+    previous = registry.alias(api, "champion")
+    moved = previous != version
+    if moved:
+        move = move_alias(
+            registry, api, "champion", version, reason=reason, actor=who, require_approval=require_approval
+        )
+        previous = move.previous_version
+    else:
+        registry.verify(api, version)
+        if not reason.strip():
+            raise PromotionError("say why (--reason): it is recorded in the alias history")
+    approved = bool(approvals(registry, api, version))
+    if require_approval and not approved:
         raise PromotionError(
             f"{api} model {version} has no approval and this stage requires one; "
             f"`propensity approve {version} --api {api} --approver <name>` first"
         )
-    who = actor or current_actor()
-    registry.set_alias(api, "champion", version, reason=reason, actor=who)
     cleared = registry.alias(api, "challenger") == version
     if cleared:
-        registry.set_alias(api, "challenger", None, reason=f"promoted to champion: {reason}", actor=who)
-    return Promotion(api, previous, version, manifest.approved, cleared)
+        move_alias(registry, api, "challenger", None, reason=f"promoted to champion: {reason}", actor=who)
+    return Promotion(api, previous, version, approved, cleared, moved)

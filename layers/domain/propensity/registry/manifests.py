@@ -15,7 +15,7 @@ from typing import Protocol
 from propensity.bundle.manifest import Manifest
 from propensity.constants import ApiVersion
 from propensity.registry.factory import open_registry
-from propensity.registry.registry import Registry, RegistryError
+from propensity.registry.registry import IntegrityError, Registry, RegistryError
 
 # How shipped manifests are named next to a job's handler.
 SHIPPED_MANIFEST_GLOB = "manifest-*.json"
@@ -32,7 +32,7 @@ class ManifestSource(Protocol):
 
 
 class RegistryManifests:
-    """Manifests read from a registry, cached (the fields the jobs read never change)."""
+    """Manifests read from a registry, verified against their registration, cached (they never change)."""
 
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
@@ -43,6 +43,8 @@ class RegistryManifests:
         if key not in self._cache:
             try:
                 self._cache[key] = self.registry.manifest(api_version, model_version)
+            except IntegrityError:
+                raise  # a tampered manifest fails the job (and its alarm), it is never "unknown"
             except RegistryError:
                 self._cache[key] = None  # reported as unknown, counted, not judged
         return self._cache[key]

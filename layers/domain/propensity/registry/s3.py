@@ -3,10 +3,11 @@
 Every object is written with server-side encryption (SSE-S3, or SSE-KMS when a key is given),
 so the registry stays encrypted even in a bucket whose default encryption is missing.
 
-Create-only writes (the alias history) use S3 conditional writes (``If-None-Match: *``): S3
-refuses the second writer atomically with 412 Precondition Failed, so two people moving an
-alias at the same moment can never overwrite each other's history entry. moto 5.2 implements
-the same check, which is what the tests exercise.
+Create-only writes (every record) use S3 conditional writes (``If-None-Match: *``): S3 refuses
+the second writer atomically with 412 Precondition Failed. Alias pointers move by
+compare-and-swap (``If-Match`` on the ETag read before): a writer whose read is stale gets 412
+and must read again, so no move is ever based on a pointer that was already replaced. moto 5.2
+implements both checks, which is what the tests exercise.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import builtins
 import time
 from typing import Any
 
-from propensity.registry.storage import BlobExistsError, BlobStore
+from propensity.registry.storage import BlobConflictError, BlobExistsError, BlobStore
 
 # S3 answers 409 ConditionalRequestConflict when another conditional write to the same key is
 # in flight; the documented remedy is to retry.
@@ -67,6 +68,47 @@ class S3BlobStore(BlobStore):
         data: bytes = response["Body"].read()
         return data
 
+    def get_tagged(self, key: str) -> tuple[bytes, str] | None:
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+        except self.client.exceptions.NoSuchKey:
+            return None
+        data: bytes = response["Body"].read()
+        return data, str(response["ETag"])
+
+    def swap(self, key: str, data: bytes, expected: str | None) -> None:
+        from botocore.exceptions import ClientError
+
+        condition = {"IfNoneMatch": "*"} if expected is None else {"IfMatch": expected}
+        try:
+            self._put_with_retries(
+                {
+                    "Bucket": self.bucket,
+                    "Key": self._key(key),
+                    "Body": data,
+                    **self._encryption(),
+                    **condition,
+                }
+            )
+        except ClientError as error:
+            # 412: the ETag moved (or the object appeared); 404: it vanished since it was read.
+            if _status(error) in (412, 404):
+                raise BlobConflictError(key) from error
+            raise
+
+    def _put_with_retries(self, arguments: dict[str, Any]) -> None:
+        from botocore.exceptions import ClientError
+
+        for attempt in range(CONFLICT_RETRIES + 1):
+            try:
+                self.client.put_object(**arguments)
+                return
+            except ClientError as error:
+                if _status(error) == 409 and attempt < CONFLICT_RETRIES:
+                    time.sleep(CONFLICT_BACKOFF_SECONDS * (attempt + 1))
+                    continue
+                raise
+
     def exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError
 
@@ -89,18 +131,12 @@ class S3BlobStore(BlobStore):
         }
         if create_only:
             arguments["IfNoneMatch"] = "*"
-        for attempt in range(CONFLICT_RETRIES + 1):
-            try:
-                self.client.put_object(**arguments)
-                return
-            except ClientError as error:
-                status = _status(error)
-                if create_only and status == 412:
-                    raise BlobExistsError(key) from error
-                if create_only and status == 409 and attempt < CONFLICT_RETRIES:
-                    time.sleep(CONFLICT_BACKOFF_SECONDS * (attempt + 1))
-                    continue
-                raise
+        try:
+            self._put_with_retries(arguments)
+        except ClientError as error:
+            if create_only and _status(error) == 412:
+                raise BlobExistsError(key) from error
+            raise
 
     def list(self, prefix: str) -> list[str]:
         paginator = self.client.get_paginator("list_objects_v2")
