@@ -310,6 +310,37 @@ GROUP BY 1
     return Query("outcome_files", sql.strip(), (), reads_outcomes=True)
 
 
+def outcome_summary(first_day: str) -> Query:
+    """Outcomes in the store: how many, duplicated or conflicting, and dated from ``first_day`` on."""
+    sql = f"""
+WITH per_id AS (
+  SELECT prediction_id, COUNT(*) AS copies, COUNT(DISTINCT outcome) AS answers, MAX(outcome_date) AS last_date
+  FROM {OUTCOMES_TABLE}
+  WHERE prediction_id IS NOT NULL
+  GROUP BY 1
+),
+by_customer AS (
+  SELECT COUNT(*) AS customer_rows,
+         COUNT(*) FILTER (WHERE outcome_date >= {literal(first_day)}) AS customer_rows_in_span
+  FROM {OUTCOMES_TABLE}
+  WHERE prediction_id IS NULL AND customer_ref IS NOT NULL
+),
+files AS (
+  SELECT COUNT(DISTINCT file_sha256) AS files FROM {OUTCOMES_TABLE}
+)
+SELECT
+  (SELECT COUNT(*) FROM per_id) AS ids,
+  (SELECT COALESCE(SUM(copies), 0) - COUNT(*) FROM per_id) AS duplicates,
+  (SELECT COUNT(*) FROM per_id WHERE answers > 1) AS conflicts,
+  (SELECT COUNT(*) FROM per_id WHERE last_date >= {literal(first_day)}) AS ids_in_span,
+  by_customer.customer_rows,
+  by_customer.customer_rows_in_span,
+  files.files
+FROM by_customer CROSS JOIN files
+"""
+    return Query("outcome_summary", sql.strip(), (), reads_outcomes=True)
+
+
 def all_queries_for_parsing(hours: Sequence[datetime], start: datetime, end: datetime) -> list[Query]:
     """Every query shape the jobs generate (the Trino parse test walks these)."""
     return [
@@ -318,4 +349,5 @@ def all_queries_for_parsing(hours: Sequence[datetime], start: datetime, end: dat
         evaluation_cube(hours, start, end),
         window_read_counts(hours, start, end),
         outcome_files(),
+        outcome_summary(start.strftime("%Y-%m-%d")),
     ]
