@@ -62,11 +62,11 @@ class Histogram:
 
     @property
     def predictions(self) -> int:
-        return round(self.events.sum())
+        return round(float(self.events.sum()))
 
     @property
     def labelled(self) -> int:
-        return round(self.events[1:].sum())
+        return round(float(self.events[1:].sum()))
 
 
 @dataclass

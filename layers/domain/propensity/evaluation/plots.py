@@ -170,7 +170,7 @@ def trend_png(history: Sequence[GroupResult]) -> bytes | None:
     last = max(r.window.end for r in history)
     pad = (last - first) / 20 or (history[0].window.end - history[0].window.start) / 2
     axes[2].set_xlim(first - pad, last + pad)
-    axes[2].xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3, maxticks=10))
-    axes[2].xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
+    axes[2].xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3, maxticks=10))  # type: ignore[no-untyped-call]
+    axes[2].xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))  # type: ignore[no-untyped-call]
     figure.autofmt_xdate()
     return _png(figure, plt)
