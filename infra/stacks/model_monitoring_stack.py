@@ -55,6 +55,7 @@ class ModelMonitoringStack(cdk.Stack):
             layers=self.layers,
             bundle_dirs=dict(getattr(service, "bundle_dirs", {}) or {}),
             runbook_url=runbook_url,
+            query=self.archive.query,
         )
         registry = registry_location(config)
         self.shadow: ShadowScoring | None = (
@@ -80,12 +81,14 @@ class ModelMonitoringStack(cdk.Stack):
             layers=self.layers,
             bundle_dirs=dict(getattr(service, "bundle_dirs", {}) or {}),
             runbook_url=runbook_url,
+            query=self.archive.query,
         )
 
         for name, value in (
             ("ArchiveBucketName", self.archive_bucket.bucket_name),
             ("ArchiveDeliveryStreamName", self.archive.delivery_stream.delivery_stream_name),
             ("ArchiveGlueTable", f"{self.archive.database.ref}.predictions"),
+            ("OutcomesGlueTable", f"{self.archive.database.ref}.outcomes"),
             ("ArchiveAthenaWorkgroup", self.archive.workgroup.ref),
         ):
             output = cdk.CfnOutput(self, name, value=value)
