@@ -190,3 +190,49 @@ def test_lookback_windows_are_the_complete_weeks_before_now():
         ("2026-03-09", "2026-03-16"),
     ]
     assert all(w.start.weekday() == 0 for w in windows)
+
+
+def test_a_window_is_rejoined_only_when_its_outcomes_change_and_late_labels_count_once(store, engine, world):
+    # Given a first run over both weeks
+    first = run_evaluation(
+        store, engine, baselines(0.5, 0.5), LocalMetricsPublisher(), THRESHOLDS, now=NOW, with_plots=False
+    )
+    assert first.windows_rejoined == 2
+    # When the job runs again with nothing new
+    engine.log.queries.clear()
+    again = run_evaluation(
+        store, engine, baselines(0.5, 0.5), LocalMetricsPublisher(), THRESHOLDS, now=NOW, with_plots=False
+    )
+    # Then no window is re-joined: the stored cubes are reused, and the figures are the same
+    assert (again.windows_rejoined, again.windows_reused) == (0, 2)
+    assert "evaluation_cube" not in [q.name for q in engine.log.queries]
+    assert [r.coverage for r in again.results] == [r.coverage for r in first.results]
+    # When a late label file arrives for week 1, re-sending one outcome it already had and adding one
+    known = store.get("labels/week1.csv").decode().splitlines()[1].split(",")[0]
+    store.put("labels/late.csv", label_csv([(known, "no", "2026-03-16"), ("w1-399", "yes", "2026-03-16")]))
+    ingest_all(store, now=NOW)
+    later = run_evaluation(
+        store, engine, baselines(0.5, 0.5), LocalMetricsPublisher(), THRESHOLDS, now=NOW, with_plots=False
+    )
+    # Then the windows the new file can touch (both: its outcomes are dated after each one's
+    # start) are re-joined, and the late labels count once: the re-sent one changes nothing in
+    # the count, the new one adds exactly one
+    assert later.windows_rejoined == 2
+    assert later.results[1].coverage.labelled == first.results[1].coverage.labelled + 1
+    assert later.results[0].coverage == first.results[0].coverage
+    # And a file dated before week 1 began touches week 0 only
+    week0_id = store.get("labels/week0.csv").decode().splitlines()[1].split(",")[0]
+    store.put("labels/early.csv", label_csv([(week0_id, "no", "2026-03-03")]))
+    ingest_all(store, now=NOW)
+    early = run_evaluation(
+        store, engine, baselines(0.5, 0.5), LocalMetricsPublisher(), THRESHOLDS, now=NOW, with_plots=False
+    )
+    assert (early.windows_rejoined, early.windows_reused) == (1, 1)
+    assert early.results[0].coverage == first.results[0].coverage  # an older date loses: counted once
+    # And running once more re-joins nothing
+    assert (
+        run_evaluation(
+            store, engine, baselines(0.5, 0.5), LocalMetricsPublisher(), THRESHOLDS, now=NOW, with_plots=False
+        ).windows_rejoined
+        == 0
+    )
