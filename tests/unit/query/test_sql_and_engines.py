@@ -69,9 +69,12 @@ def test_athena_results_are_waited_for_paged_and_typed():
         {"Name": "uncertain", "Type": "boolean"},
     ]
     header = {"Data": [{"VarCharValue": "dt"}, {"VarCharValue": "events"}, {"VarCharValue": "uncertain"}]}
-    row = lambda n: {
-        "Data": [{"VarCharValue": "2026/11/26/10"}, {"VarCharValue": str(n)}, {"VarCharValue": "true"}]
-    }
+
+    def row(n):
+        return {
+            "Data": [{"VarCharValue": "2026/11/26/10"}, {"VarCharValue": str(n)}, {"VarCharValue": "true"}]
+        }
+
     with Stubber(client) as stub:
         stub.add_response("start_query_execution", {"QueryExecutionId": "q-1"})
         stub.add_response("get_query_execution", _execution("QUEUED"))
