@@ -11,20 +11,20 @@ so neither a missing nor a doubled delimiter loses an event.
 The bucket is KMS-encrypted with a rotating key, versioned, TLS-only, logged, and keeps data
 by prefix: predictions move to cheaper storage classes and expire after two years; derived
 results (drift, shadow) and Firehose's error output expire sooner; old object versions after
-30 days. A Glue table with partition projection over the hour folders lets Athena query the
-archive when it outgrows one function; an Athena workgroup keeps query results encrypted.
+30 days. Glue tables (the predictions, with partition projection over the hour folders, and the
+accepted outcomes) are what the drift and evaluation jobs query with Athena; the workgroup
+keeps results encrypted and cancels any query past its bytes-scanned limit.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import NoneType, UnionType
-from typing import Any, Literal, Union, get_args, get_origin
 
 import aws_cdk as cdk
 from aws_cdk import aws_athena as athena
 from aws_cdk import aws_glue as glue
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesisfirehose as firehose
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -32,12 +32,17 @@ from aws_cdk import aws_logs_destinations as log_destinations
 from aws_cdk import aws_s3 as s3
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
-from pydantic import BaseModel
 
 from propensity.constants import ARCHIVE_PREDICTIONS_PREFIX, EVENT_LOG_MARKER, ApiVersion
-from propensity.events import PredictionEvent
-from propensity.features.schemas import SPECS
-from propensity.features.spec import FeatureKind
+from propensity.labels.layout import ACCEPTED_PREFIX
+from propensity.query.schema import (
+    OUTCOME_COLUMNS,
+    OUTCOMES_TABLE,
+    PARTITION_COLUMN,
+    PREDICTION_COLUMNS,
+    PREDICTIONS_TABLE,
+    Column,
+)
 
 FIREHOSE_ERRORS_PREFIX = "firehose-errors/"
 ATHENA_RESULTS_PREFIX = "athena-results/"
@@ -59,58 +64,58 @@ class ArchiveRetention:
     access_logs_expire_days: int = 365
 
 
-# Glue columns from the event schema --------------------------------------------------------------
-
-_HIVE_FEATURE_TYPES: dict[FeatureKind, str] = {
-    "numeric": "bigint",
-    "categorical": "string",
-    "boolean": "boolean",
-}
+# Glue columns from the stored shapes (propensity.query.schema: the DuckDB views use the same) -----
 
 
-def _feature_struct() -> str:
-    """``struct<...>`` of every feature name of every API version (a field means the same in each)."""
-    fields: dict[str, str] = {}
-    for spec in SPECS.values():
-        for feature in spec.features:
-            fields.setdefault(feature.name, _HIVE_FEATURE_TYPES[feature.kind])
-    return "struct<" + ",".join(f"{name}:{kind}" for name, kind in fields.items()) + ">"
+def glue_columns(columns: tuple[Column, ...] = PREDICTION_COLUMNS) -> list[glue.CfnTable.ColumnProperty]:
+    """One Glue column per field of the stored shape, in its order (the schema is the source)."""
+    return [glue.CfnTable.ColumnProperty(name=c.name, type=c.hive, comment=c.comment) for c in columns]
 
 
-def _hive_type(annotation: Any, name: str) -> str:
-    origin = get_origin(annotation)
-    if origin in (Union, UnionType):
-        members = [a for a in get_args(annotation) if a is not NoneType]
-        return _hive_type(members[0], name)
-    if origin is Literal:
-        return "string"
-    if origin is list:
-        return f"array<{_hive_type(get_args(annotation)[0], name)}>"
-    if origin is dict and name == "features":
-        return _feature_struct()
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        inner = ",".join(f"{n}:{_hive_type(f.annotation, n)}" for n, f in annotation.model_fields.items())
-        return f"struct<{inner}>"
-    simple = {str: "string", int: "bigint", float: "double", bool: "boolean"}
-    if annotation in simple:
-        return simple[annotation]
-    # Timestamps stay ISO strings: the JSON SerDe cannot parse "...Z"; query with from_iso8601_timestamp.
-    return "string"
+@dataclass(frozen=True)
+class ArchiveQuery:
+    """What a job needs to query the archive with Athena: names for its environment, and a grant."""
 
+    workgroup: str
+    database: str
+    workgroup_arn: str
+    catalog_arns: tuple[str, ...]
+    bucket: s3.IBucket
+    key: kms.IKey
 
-def glue_columns() -> list[glue.CfnTable.ColumnProperty]:
-    """One Glue column per PredictionEvent field, in the schema's order (the schema is the source)."""
-    return [
-        glue.CfnTable.ColumnProperty(
-            name=name, type=_hive_type(field.annotation, name), comment=field.description
+    @property
+    def environment(self) -> dict[str, str]:
+        return {"ATHENA_WORKGROUP": self.workgroup, "GLUE_DATABASE": self.database}
+
+    def grant(self, role: iam.IRole) -> None:
+        """Run queries in the workgroup over the two tables, and read and write their results."""
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "athena:StartQueryExecution",
+                    "athena:GetQueryExecution",
+                    "athena:GetQueryResults",
+                    "athena:StopQueryExecution",
+                ],
+                resources=[self.workgroup_arn],
+            )
         )
-        for name, field in PredictionEvent.model_fields.items()
-    ]
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["glue:GetDatabase", "glue:GetTable", "glue:GetPartition", "glue:GetPartitions"],
+                resources=list(self.catalog_arns),
+            )
+        )
+        # Athena reads the tables' objects and writes results with the caller's permissions.
+        for prefix in (ARCHIVE_PREDICTIONS_PREFIX, ACCEPTED_PREFIX, ATHENA_RESULTS_PREFIX):
+            self.bucket.grant_read(role, f"{prefix}*")
+        self.bucket.grant_put(role, f"{ATHENA_RESULTS_PREFIX}*")
+        self.key.grant_encrypt_decrypt(role)
 
 
 class PredictionArchive(Construct):
     """Exposes ``bucket``, ``key``, ``access_logs``, ``delivery_stream``, ``subscriptions`` (by API
-    version), ``database``, ``table`` and ``workgroup``."""
+    version), ``database``, ``table``, ``outcomes_table``, ``workgroup`` and ``query`` (for the jobs)."""
 
     def __init__(
         self,
@@ -123,6 +128,7 @@ class PredictionArchive(Construct):
         buffering_interval: cdk.Duration = cdk.Duration.minutes(5),
         buffering_size: cdk.Size = cdk.Size.mebibytes(64),
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
+        bytes_scanned_cutoff: int = 500 * 2**30,
     ) -> None:
         super().__init__(scope, construct_id)
         # Deliver server access logs through a bucket policy rather than the legacy
@@ -224,10 +230,10 @@ class PredictionArchive(Construct):
             catalog_id=cdk.Aws.ACCOUNT_ID,
             database_name=database_name,
             table_input=glue.CfnTable.TableInputProperty(
-                name="predictions",
+                name=PREDICTIONS_TABLE,
                 description="One row per PredictionEvent; partition dt: the archive hour, yyyy/MM/dd/HH UTC",
                 table_type="EXTERNAL_TABLE",
-                partition_keys=[glue.CfnTable.ColumnProperty(name="dt", type="string")],
+                partition_keys=[glue.CfnTable.ColumnProperty(name=PARTITION_COLUMN, type="string")],
                 parameters={
                     "classification": "json",
                     "compressionType": "gzip",
@@ -254,6 +260,30 @@ class PredictionArchive(Construct):
             ),
         )
         self.table.node.add_dependency(self.database)
+        # The outcome store beside the archive: the accepted rows of every ingested label file.
+        self.outcomes_table = glue.CfnTable(
+            self,
+            "OutcomesTable",
+            catalog_id=cdk.Aws.ACCOUNT_ID,
+            database_name=database_name,
+            table_input=glue.CfnTable.TableInputProperty(
+                name=OUTCOMES_TABLE,
+                description="One row per accepted outcome (labels ingestion writes outcomes/accepted/)",
+                table_type="EXTERNAL_TABLE",
+                parameters={"classification": "json"},
+                storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
+                    location=f"s3://{self.bucket.bucket_name}/{ACCEPTED_PREFIX}",
+                    columns=glue_columns(OUTCOME_COLUMNS),
+                    input_format="org.apache.hadoop.mapred.TextInputFormat",
+                    output_format="org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+                    serde_info=glue.CfnTable.SerdeInfoProperty(
+                        serialization_library="org.openx.data.jsonserde.JsonSerDe",
+                        parameters={"ignore.malformed.json": "true", "case.insensitive": "false"},
+                    ),
+                ),
+            ),
+        )
+        self.outcomes_table.node.add_dependency(self.database)
         self.workgroup = athena.CfnWorkGroup(
             self,
             "Workgroup",
@@ -263,6 +293,9 @@ class PredictionArchive(Construct):
             work_group_configuration=athena.CfnWorkGroup.WorkGroupConfigurationProperty(
                 enforce_work_group_configuration=True,
                 publish_cloud_watch_metrics_enabled=True,
+                # A runaway query is cancelled, not billed: well above one evaluation window at
+                # 100M predictions a day (docs/performance.md, "Monitoring jobs").
+                bytes_scanned_cutoff_per_query=bytes_scanned_cutoff,
                 result_configuration=athena.CfnWorkGroup.ResultConfigurationProperty(
                     output_location=f"s3://{self.bucket.bucket_name}/{ATHENA_RESULTS_PREFIX}",
                     encryption_configuration=athena.CfnWorkGroup.EncryptionConfigurationProperty(
@@ -270,6 +303,21 @@ class PredictionArchive(Construct):
                     ),
                 ),
             ),
+        )
+        stack = cdk.Stack.of(self)
+        catalog = f"arn:{stack.partition}:glue:{stack.region}:{stack.account}"
+        self.query = ArchiveQuery(
+            workgroup=self.workgroup.name,
+            database=database_name,
+            workgroup_arn=f"arn:{stack.partition}:athena:{stack.region}:{stack.account}:workgroup/{self.workgroup.name}",
+            catalog_arns=(
+                f"{catalog}:catalog",
+                f"{catalog}:database/{database_name}",
+                f"{catalog}:table/{database_name}/{PREDICTIONS_TABLE}",
+                f"{catalog}:table/{database_name}/{OUTCOMES_TABLE}",
+            ),
+            bucket=self.bucket,
+            key=self.key,
         )
         self._suppress_findings()
 

@@ -34,6 +34,7 @@ from constructs import Construct
 
 from infra.config import StageConfig
 from infra.constructs.alarms import AlarmSpec, OperationalAlarms
+from infra.constructs.archive import ArchiveQuery
 from infra.constructs.lambda_function import LambdaFunction
 from infra.constructs.layers import lambda_architecture
 from infra.packaging import manifests_code_dir
@@ -191,8 +192,11 @@ class DriftMonitor(Construct):
         schedule: Schedule = Schedule(),
         runbook_url: str = DEFAULT_RUNBOOK_URL,
         log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,
+        query: ArchiveQuery | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        if query is None:
+            raise ValueError("the drift job counts the archive with Athena: pass the archive's query access")
         prefix = f"propensity-{config.stage}"
         code_dir = manifests_code_dir("drift", bundle_dirs)
         environment = {
@@ -201,6 +205,7 @@ class DriftMonitor(Construct):
             "DRIFT_THRESHOLDS": config.drift.model_dump_json(),
             "DRIFT_SCHEDULE": schedule.model_dump_json(),
             "METRICS_BACKEND": "cloudwatch",
+            **query.environment,
         }
         registry = registry_location(config)
         if registry:
@@ -215,8 +220,8 @@ class DriftMonitor(Construct):
             layers=layers,
             architecture=lambda_architecture(config.prediction.architecture),
             log_retention=log_retention,
-            # 1,000,000 events take about 15 s of one core here; 2 GB gives Lambda more than one vCPU.
-            memory_mb=2048,
+            # The counting runs in Athena; the function waits for it and reads a small result.
+            memory_mb=1024,
             timeout=cdk.Duration.minutes(15),
             reserved_concurrency=1,  # one run at a time: a retry never races the run it retries
             environment=environment,
@@ -224,6 +229,7 @@ class DriftMonitor(Construct):
         bucket.grant_read(self.job.role, f"{ARCHIVE_PREDICTIONS_PREFIX}*")
         bucket.grant_read(self.job.role, f"{DRIFT_PREFIX}*")
         bucket.grant_put(self.job.role, f"{DRIFT_PREFIX}*")
+        query.grant(self.job.role)
         if registry:
             grant_registry_read(self, self.job.role, registry, aliases=False)
         put_metrics_policy(self, self.job.role)
@@ -232,10 +238,11 @@ class DriftMonitor(Construct):
             [
                 NagPackSuppression(
                     id="AwsSolutions-IAM5",
-                    reason="Object-level access limited to the predictions/ (read) and drift/ (read, write) "
-                    "prefixes of the archive bucket and the registry's models/; keys are per hour, so a "
-                    "prefix wildcard is the narrowest grant; Get*/List* and kms:GenerateDataKey* are CDK's "
-                    "read and put grants",
+                    reason="Object-level access limited to the predictions/ and outcomes/accepted/ (read), "
+                    "drift/ and athena-results/ (read, write) prefixes of the archive bucket (Athena reads "
+                    "and writes with the caller's rights) and the registry's models/; keys are per hour, "
+                    "so a prefix wildcard is the narrowest grant; Get*/List* and kms:GenerateDataKey* are "
+                    "CDK's read and put grants",
                 )
             ],
             apply_to_children=True,

@@ -35,6 +35,7 @@ from constructs import Construct
 
 from infra.config import StageConfig
 from infra.constructs.alarms import AlarmSpec, OperationalAlarms
+from infra.constructs.archive import ArchiveQuery
 from infra.constructs.drift import (
     DEFAULT_RUNBOOK_URL,
     grant_registry_read,
@@ -177,6 +178,7 @@ class Evaluation(Construct):
         schedule: events.Schedule = WEEKLY,
         runbook_url: str | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,
+        query: ArchiveQuery | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         prefix = f"propensity-{config.stage}"
@@ -214,12 +216,15 @@ class Evaluation(Construct):
         _suppress_notification_handler_findings(cdk.Stack.of(self))
 
         # Weekly evaluation ----------------------------------------------------------------------
+        if query is None:
+            raise ValueError("the evaluation joins in Athena: pass the archive's query access")
         code_dir = manifests_code_dir("evaluate", bundle_dirs)
         environment = {
             "ARCHIVE_LOCATION": archive_location,
             "BASELINES_DIR": LAMBDA_TASK_ROOT,
             "EVALUATION_THRESHOLDS": config.evaluation.model_dump_json(),
             "METRICS_BACKEND": "cloudwatch",
+            **query.environment,
         }
         registry = registry_location(config)
         if registry:
@@ -242,6 +247,7 @@ class Evaluation(Construct):
         for readable in (ARCHIVE_PREDICTIONS_PREFIX, OUTCOMES_PREFIX, EVALUATION_PREFIX):
             bucket.grant_read(self.evaluate.role, f"{readable}*")
         bucket.grant_put(self.evaluate.role, f"{EVALUATION_PREFIX}*")
+        query.grant(self.evaluate.role)
         if registry:
             grant_registry_read(self, self.evaluate.role, registry, aliases=False)
         put_metrics_policy(self, self.evaluate.role)
@@ -261,7 +267,7 @@ class Evaluation(Construct):
         suppress_python_runtime_finding(self)
         for role, what in (
             (self.labels.role, "labels/ and outcomes/"),
-            (self.evaluate.role, "predictions/, outcomes/ and evaluation/"),
+            (self.evaluate.role, "predictions/, outcomes/, evaluation/ and athena-results/"),
         ):
             NagSuppressions.add_resource_suppressions(
                 role,

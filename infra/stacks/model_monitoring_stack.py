@@ -56,6 +56,7 @@ class ModelMonitoringStack(cdk.Stack):
             layers=self.layers,
             bundle_dirs=dict(getattr(service, "bundle_dirs", {}) or {}),
             runbook_url=runbook_url,
+            query=self.archive.query,
         )
         registry = registry_location(config)
         self.shadow: ShadowScoring | None = (
@@ -81,6 +82,7 @@ class ModelMonitoringStack(cdk.Stack):
             layers=self.layers,
             bundle_dirs=dict(getattr(service, "bundle_dirs", {}) or {}),
             runbook_url=runbook_url,
+            query=self.archive.query,
         )
 
         if registry_stack is not None:
@@ -90,6 +92,7 @@ class ModelMonitoringStack(cdk.Stack):
             ("ArchiveBucketName", self.archive_bucket.bucket_name),
             ("ArchiveDeliveryStreamName", self.archive.delivery_stream.delivery_stream_name),
             ("ArchiveGlueTable", f"{self.archive.database.ref}.predictions"),
+            ("OutcomesGlueTable", f"{self.archive.database.ref}.outcomes"),
             ("ArchiveAthenaWorkgroup", self.archive.workgroup.ref),
         ):
             output = cdk.CfnOutput(self, name, value=value)

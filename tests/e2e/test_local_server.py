@@ -103,6 +103,15 @@ def test_local_server_serves_both_versions_and_archives_every_prediction(server,
     assert events[1].customer_ref == "crm-e2e"
     assert [e.prediction_id for e in events[2:]] == [r["prediction_id"] for r in batch.json()["results"]]
     assert events[0].probability == v1.json()["probability"]
+    # And the query engine reads what the server wrote: DuckDB counts the same five events, none bad
+    from propensity.archive.hours import floor_hour
+    from propensity.drift.aggregates import count_hours
+    from propensity.query.duckdb_engine import DuckDBEngine
+
+    hour = floor_hour(events[0].timestamp)
+    counted = count_hours(DuckDBEngine(archive), [hour])[hour]
+    assert (counted.events, counted.bad_lines) == (5, 0)
+    assert {key[0]: g.events for key, g in counted.groups.items()} == {"v1": 1, "v2": 4}
     # And the bundles were fetched into the working folder's cache, not served from the registry
     assert sorted(p.name for p in (workdir / ".local" / "cache" / "serving").iterdir()) == ["v1", "v2"]
 

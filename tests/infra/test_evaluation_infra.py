@@ -7,6 +7,7 @@ from pathlib import Path
 
 import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
@@ -14,6 +15,7 @@ from aws_cdk.assertions import Annotations, Match, Template
 from cdk_nag import AwsSolutionsChecks, NagPackSuppression, NagSuppressions
 
 from infra.config import load_stage_config
+from infra.constructs.archive import ArchiveQuery
 from infra.constructs.evaluation import Evaluation
 from propensity.constants import METRIC_NAMESPACE
 from propensity.evaluation import metric_names as names
@@ -74,8 +76,23 @@ def synth(tmp_path: Path, config=None, registry: str | None = None):
         folder.mkdir()
         (folder / "manifest.json").write_text(json.dumps({"api_version": api}))
         bundles[api] = folder
+    query = ArchiveQuery(
+        workgroup="propensity-test-archive",
+        database="propensity_test_archive",
+        workgroup_arn="arn:aws:athena:eu-west-1:111111111111:workgroup/propensity-test-archive",
+        catalog_arns=("arn:aws:glue:eu-west-1:111111111111:catalog",),
+        bucket=bucket,
+        key=kms.Key(stack, "Key", enable_key_rotation=True),
+    )
     construct = Evaluation(
-        stack, "Evaluation", bucket=bucket, topics=topics, config=config, bundle_dirs=bundles, layers=[layer]
+        stack,
+        "Evaluation",
+        bucket=bucket,
+        topics=topics,
+        config=config,
+        bundle_dirs=bundles,
+        layers=[layer],
+        query=query,
     )
     cdk.Aspects.of(stack).add(AwsSolutionsChecks())
     template = Template.from_stack(stack)
@@ -188,7 +205,13 @@ def test_each_function_writes_only_its_own_prefix(synthesized):
     assert _object_resources(labels, "s3:GetObject*") == {"labels/*", "outcomes/*"}
     # And the evaluation reads predictions/, outcomes/, evaluation/ and writes evaluation/ only
     assert _object_resources(evaluate, "s3:PutObject") == {"evaluation/*"}
-    assert _object_resources(evaluate, "s3:GetObject*") == {"predictions/*", "outcomes/*", "evaluation/*"}
+    # (models/* is the registry's own bucket, read-only: see the S3 registry test below)
+    assert _object_resources(evaluate, "s3:GetObject*") - {"models/*"} == {
+        "predictions/*",
+        "outcomes/*",
+        "evaluation/*",
+    }
+    assert "models/*" not in _object_resources(evaluate, "s3:PutObject")
     # And it may publish metrics only into the project's namespace
     (metrics,) = [s for s in evaluate if s["Action"] == "cloudwatch:PutMetricData"]
     assert metrics["Condition"] == {"StringEquals": {"cloudwatch:namespace": METRIC_NAMESPACE}}

@@ -24,6 +24,7 @@ from infra.stacks.model_monitoring_stack import ModelMonitoringStack
 from propensity.constants import API_VERSIONS, EVENT_LOG_MARKER
 from propensity.drift import metrics as names
 from propensity.events import PredictionEvent
+from propensity.labels.models import Outcome
 from propensity.policy.drift import DriftThresholds
 from tests.infra.conftest import CDK_JSON, FEATURE_FLAGS
 
@@ -200,15 +201,25 @@ def test_the_archive_bucket_is_encrypted_versioned_private_logged_and_expires_by
 def test_glue_table_has_one_column_per_event_field_and_projects_the_hour_partitions(synthesized):
     t = synthesized.template
     t.resource_count_is("AWS::Glue::Database", 1)
-    table = only(t, "AWS::Glue::Table")["TableInput"]
+    t.resource_count_is("AWS::Glue::Table", 2)
+    tables = {
+        r["Properties"]["TableInput"]["Name"]: r["Properties"]["TableInput"]
+        for r in t.find_resources("AWS::Glue::Table").values()
+    }
+    table = tables["predictions"]
     columns = {c["Name"]: c["Type"] for c in table["StorageDescriptor"]["Columns"]}
     assert list(columns) == list(PredictionEvent.model_fields)
     assert columns["probability"] == "double" and columns["warnings"] == "array<string>"
-    assert columns["features"].startswith("struct<age:bigint,job:string,")
+    assert columns["synthetic"] == "boolean"
+    assert columns["features"].startswith("struct<age:double,job:string,")
     assert (
         "has_housing_loan:boolean" in columns["features"]
-        and "days_since_previous_contact:bigint" in columns["features"]
+        and "days_since_previous_contact:double" in columns["features"]
     )
+    # And the outcome store is a table beside it, one column per accepted outcome field
+    outcomes = tables["outcomes"]
+    assert [c["Name"] for c in outcomes["StorageDescriptor"]["Columns"]] == list(Outcome.model_fields)
+    assert json.dumps(outcomes["StorageDescriptor"]["Location"]).count("outcomes/accepted/") == 1
     assert columns["latency"] == (
         "struct<validation_ms:double,preprocessing_ms:double,inference_ms:double,serialization_ms:double>"
     )
@@ -225,6 +236,18 @@ def test_glue_table_has_one_column_per_event_field_and_projects_the_hour_partiti
     workgroup = only(t, "AWS::Athena::WorkGroup")["WorkGroupConfiguration"]
     assert workgroup["EnforceWorkGroupConfiguration"] is True
     assert workgroup["ResultConfiguration"]["EncryptionConfiguration"]["EncryptionOption"] == "SSE_KMS"
+    assert workgroup["BytesScannedCutoffPerQuery"] == 500 * 2**30
+
+
+def test_the_jobs_query_the_archive_with_athena(synthesized):
+    t, stack = synthesized.template, synthesized.stack
+    # Then the drift and evaluation functions know the workgroup and database, and may use them
+    for job in (stack.drift.job, stack.evaluation.evaluate):
+        env = only_function_env(t, stack, job)
+        assert env["ATHENA_WORKGROUP"] == "propensity-dev-archive"
+        assert env["GLUE_DATABASE"] == "propensity_dev_archive"
+        actions = role_actions(t, stack, job)
+        assert {"athena:StartQueryExecution", "athena:GetQueryResults", "glue:GetTable"} <= actions
 
 
 def test_the_drift_job_runs_hourly_after_the_hour_settles_with_the_stage_thresholds(synthesized):
@@ -398,3 +421,20 @@ def test_the_real_app_subscribes_the_prediction_functions_log_groups(prod_app):
         assert "Fn::ImportValue" in json.dumps(resource["Properties"]["LogGroupName"])
     assert stack.shadow is not None  # prod follows its registry stack's bucket
     assert service.log_groups.keys() == set(API_VERSIONS)
+
+
+def only_function_env(t, stack, job) -> dict:
+    logical = stack.get_logical_id(job.function.node.default_child)
+    return t.find_resources("AWS::Lambda::Function")[logical]["Properties"]["Environment"]["Variables"]
+
+
+def role_actions(t, stack, job) -> set[str]:
+    role = stack.get_logical_id(job.role.node.default_child)
+    actions: set[str] = set()
+    for policy in t.find_resources("AWS::IAM::Policy").values():
+        if {"Ref": role} not in policy["Properties"]["Roles"]:
+            continue
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            action = statement["Action"]
+            actions |= set(action if isinstance(action, list) else [action])
+    return actions

@@ -23,6 +23,7 @@ from propensity.registry.registry import Registry
 from propensity.registry.s3 import S3BlobStore
 from propensity.registry.signing import KmsSigner
 from tests.events import LambdaContext, scheduled_event
+from tests.integration.athena_moto import DATABASE, WORKGROUP, AthenaOnMoto
 from tests.integration.promotion_aws import create_signing_key
 from tests.integration.stand_in import load_handler
 from tests.unit.drift.events_factory import lines, make_events, reference
@@ -74,7 +75,11 @@ def window_events(cloudwatch, hour: datetime, api: str = "v1") -> list[dict]:
 def make_job(schedule=Schedule(first_run_hours=4, recheck_hours=6)) -> tuple[DriftJob, object]:
     cloudwatch = boto3.client("cloudwatch", region_name=REGION)
     job = DriftJob(
-        S3ArchiveStore(BUCKET), REFERENCES, CloudWatchMetricsPublisher(cloudwatch), schedule=schedule
+        S3ArchiveStore(BUCKET),
+        AthenaOnMoto(BUCKET, REGION),
+        REFERENCES,
+        CloudWatchMetricsPublisher(cloudwatch),
+        schedule=schedule,
     )
     return job, cloudwatch
 
@@ -115,8 +120,12 @@ def test_rerunning_never_double_counts(aws):
     assert {h.hour for h in again.unchanged} >= {7, 8}
     assert window_events(cloudwatch, at(7, 0))[0]["SampleCount"] == 1
     assert DriftState(job.store).load_daily(DAY.date()).events == 600
-    # And forcing an hour replaces its result rather than adding to it
-    job.run_hours([at(7, 0)], force=True)
+    # And forcing an hour replaces its result rather than adding to it, and publishes nothing
+    # again: the figures are the same as those the hour's marker records
+    forced = job.run_hours([at(7, 0)], force=True)
+    assert [o.start.hour for o in forced.computed] == [7]
+    assert forced.published == [] and forced.already_published == [at(7, 0)]
+    assert window_events(cloudwatch, at(7, 0))[0]["SampleCount"] == 1
     assert DriftState(job.store).load_window(at(7, 0)).events == 300
     assert DriftState(job.store).load_daily(DAY.date()).events == 600
 
@@ -176,13 +185,14 @@ def test_a_failed_hour_holds_the_watermark_and_is_retried(aws):
     job.store = FlakyStore(BUCKET, hour_prefix(at(8, 0)))
     # When 08:00 fails
     summary = job.run_due(at(10))
-    # Then 07:00 is kept, the watermark stays before 08:00, and 09:00 waits (in order)
-    assert [o.start.hour for o in summary.computed] == [7]
+    # Then 07:00 and 09:00 are computed (one engine pass), but the watermark stays before 08:00
+    assert [o.start.hour for o in summary.computed] == [7, 9]
     assert list(summary.failed) == [at(8, 0)]
     assert summary.watermark == at(7, 0)
-    # And the next run retries 08:00 and catches up
+    # And the next run retries 08:00, leaves 09:00 alone, and catches up
     retry = job.run_due(at(10))
-    assert [o.start.hour for o in retry.computed] == [8, 9]
+    assert [o.start.hour for o in retry.computed] == [8]
+    assert at(9, 0) in retry.unchanged
     assert retry.watermark == at(9, 0)
 
 
@@ -202,10 +212,22 @@ def test_the_handler_runs_the_scheduled_job_with_registry_references(aws, monkey
         "REGISTRY_LOCATION": f"s3://{REGISTRY_BUCKET}/registry",
         "DRIFT_SCHEDULE": Schedule(first_run_hours=1).model_dump_json(),
         "METRICS_BACKEND": "cloudwatch",
+        "ATHENA_WORKGROUP": WORKGROUP,
+        "GLUE_DATABASE": DATABASE,
     }.items():
         monkeypatch.setenv(name, value)
+    # The handler's engine is the real Athena one (checked here), answered through moto
+    import propensity.drift.runtime as runtime
+    from propensity.query.athena import AthenaEngine
+    from propensity.query.factory import open_engine
+
+    def athena_on_moto(location, *, workgroup, database):
+        assert isinstance(open_engine(location, workgroup=workgroup, database=database), AthenaEngine)
+        return AthenaOnMoto(BUCKET, REGION)
+
+    monkeypatch.setattr(runtime, "open_engine", athena_on_moto)
     handler = load_handler("drift")
-    # When EventBridge invokes it at 10:20
+    # When EventBridge invokes it at 10:20 (the hour 09:00-10:00 has settled by then)
     result = handler.lambda_handler(
         scheduled_event(at(10, 20)), LambdaContext(function_name="propensity-dev-drift")
     )
@@ -247,3 +269,36 @@ def test_references_come_from_shipped_manifests_then_the_registry(tmp_path, trai
     chained = ManifestReferences(ChainedManifests([ShippedManifests(tmp_path), RegistryManifests(registry)]))
     assert chained.reference("v2", v2.model_version) == v2.reference
     assert chained.reference("v1", "v1-never-registered") is None
+
+
+def test_a_damaged_object_fails_its_own_hour_only(aws):
+    # Given a truncated gzip object in 08:00 (a writer that died mid-object) between good hours
+    for hour in (7, 9):
+        put_firehose_object(aws, at(hour, 0), make_events("v1", 250, at(hour, 0), seed=hour))
+    whole = gzip.compress(b"".join(lines(make_events("v1", 50, at(8, 0)))))
+    aws.put_object(Bucket=BUCKET, Key=f"{hour_prefix(at(8, 0))}broken.gz", Body=whole[: len(whole) // 2])
+    job, _ = make_job(Schedule(first_run_hours=3, recheck_hours=2))
+    # When the run counts the three hours
+    summary = job.run_due(at(10))
+    # Then the batch falls back to hour by hour: 08:00 fails with the engine's reason, the others are kept
+    assert [o.start.hour for o in summary.computed] == [7, 9]
+    assert list(summary.failed) == [at(8, 0)]
+    assert "GZIP" in summary.failed[at(8, 0)] or "gzip" in summary.failed[at(8, 0)]
+    assert summary.watermark == at(7, 0)
+
+
+def test_now_is_taken_to_the_minute_and_the_future_is_refused(aws):
+    from propensity.drift.job import FutureTimeError
+
+    put_firehose_object(aws, at(9, 0), make_events("v1", 250, at(9, 0), seed=9))
+    job, _ = make_job(Schedule(first_run_hours=1))
+    job.clock = lambda: at(10, 30)
+    # At the scheduled 10:20, 09:00-10:00 has settled: it is the hour processed
+    summary = job.run_due(at(10, 20))
+    assert [o.start.hour for o in summary.computed] == [9]
+    # A time later than the clock would move the watermark past it: refused
+    with pytest.raises(FutureTimeError):
+        job.run_due(at(12, 0))
+    with pytest.raises(FutureTimeError):
+        job.run_hours([at(10, 0)])
+    assert DriftState(job.store).load_watermark().hour == at(9, 0)

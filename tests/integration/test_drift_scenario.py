@@ -13,15 +13,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from propensity_demo.drift_scenario import run_replay_scenario, split_by_order
 
-from propensity.archive.store import LocalArchiveStore
 from propensity.bundle.manifest import Manifest
-from propensity.drift.scenario import run_replay_scenario, split_by_order
-from propensity.drift.tally import tally_objects
+from propensity.drift.aggregates import count_hours
 from propensity.features.schemas import SPECS
 from propensity.features.translate import v1_columns_to_v2_flat
 from propensity.monitoring.reference import NumericReference
 from propensity.policy.drift import DriftThresholds
+from propensity.query.duckdb_engine import DuckDBEngine
 from propensity.registry.registry import Registry
 from propensity.registry.storage import LocalBlobStore
 
@@ -101,10 +101,10 @@ def test_every_replayed_row_reached_the_archive_through_the_service(scenario):
         assert result.bad_lines == 0
         assert group.events == last - first
         assert group.model_version == scenario.model_version and group.judged
-    # And every line the service wrote took the reader's fast path (its output matches the schema's pattern)
-    store = LocalArchiveStore(scenario.workdir / "archive")
-    tally = tally_objects(store, store.list_objects("predictions/"))
-    assert tally.fast_lines == tally.stats.events == scenario.replay_rows
+    # And every line the service wrote is an event the engine reads (none lost, none bad)
+    counted = count_hours(DuckDBEngine(scenario.workdir / "archive"), scenario.hours)
+    assert sum(c.events for c in counted.values()) == scenario.replay_rows
+    assert sum(c.bad_lines for c in counted.values()) == 0
 
 
 def test_the_job_reproduces_the_psi_of_the_raw_data(scenario, truth):

@@ -19,6 +19,7 @@ from propensity.evaluation import metric_names as names
 from propensity.events import PhaseLatency, PredictionEvent
 from propensity.registry.manifests import shipped_manifest_name
 from tests.events import LambdaContext, s3_event, scheduled_event
+from tests.integration.athena_moto import DATABASE, WORKGROUP, AthenaOnMoto
 from tests.integration.stand_in import load_handler
 
 REGION = "eu-west-1"
@@ -148,6 +149,21 @@ def test_weekly_run_stores_results_and_report_and_publishes_alarm_metrics(
     (tmp_path / shipped_manifest_name("v1")).write_bytes((bundle.path / "manifest.json").read_bytes())
     monkeypatch.setenv("BASELINES_DIR", str(tmp_path))
     monkeypatch.setenv("EVALUATION_THRESHOLDS", '{"lookback_windows": 2}')
+    monkeypatch.setenv("ATHENA_WORKGROUP", WORKGROUP)
+    monkeypatch.setenv("GLUE_DATABASE", DATABASE)
+    # The handler's engine is the real Athena one, answered through moto (tests.integration.athena_moto)
+    import propensity.evaluation.runtime as runtime
+    from propensity.query.athena import AthenaEngine
+    from propensity.query.factory import open_engine
+
+    engines = []
+
+    def athena_on_moto(location, *, workgroup, database):
+        assert isinstance(open_engine(location, workgroup=workgroup, database=database), AthenaEngine)
+        engines.append(AthenaOnMoto(BUCKET, REGION))
+        return engines[-1]
+
+    monkeypatch.setattr(runtime, "open_engine", athena_on_moto)
     handler = load_handler("evaluate")
     # When the weekly schedule fires on the following Monday
     result = handler.lambda_handler(scheduled_event(MONDAY + timedelta(days=7, hours=6)), LambdaContext())
@@ -179,3 +195,14 @@ def test_weekly_run_stores_results_and_report_and_publishes_alarm_metrics(
     assert week["signals"]["baseline_f1"] == pytest.approx(manifest_f1)
     assert point["Maximum"] == pytest.approx((manifest_f1 - week["realised"]["f1"]) / manifest_f1)
     assert point["Maximum"] == pytest.approx(week["signals"]["f1_drop_relative"])
+    # And every query went to Athena as Trino SQL that parses in the Trino dialect
+    import sqlglot
+
+    assert len(engines[0].submitted) >= 4
+    for text in engines[0].submitted:
+        sqlglot.parse_one(text, read="trino")
+    # And a second run with nothing new re-joins no window: the stored cubes are reused
+    again = handler.lambda_handler(scheduled_event(MONDAY + timedelta(days=7, hours=7)), LambdaContext())
+    assert again["events"] == 400
+    names_run = [q.name for q in engines[1].log.queries]
+    assert "evaluation_cube" not in names_run

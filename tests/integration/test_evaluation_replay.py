@@ -11,9 +11,9 @@ distrusted where the outcomes show concept drift, thin coverage in the newest we
 from __future__ import annotations
 
 import pytest
+from propensity_demo.evaluation_scenario import ReplayPlan, run_scenario, split_by_order, train_early
 
 from propensity.evaluation import metric_names as names
-from propensity.evaluation.scenario import ReplayPlan, run_scenario, split_by_order, train_early
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 

@@ -204,6 +204,8 @@ def test_a_correct_api_passes_and_the_handler_publishes_success(api, tmp_path, m
     # Then it passed, every request carried the probe's key and went under the stage path
     assert result == {"ok": True, "requests": 7, "failures": []}
     assert {r.headers.get("x-api-key") for r in api.requests} == {"PROBEKEY0123456789abcdefghij"}
+    # And every request carries the synthetic header, so its events stay out of drift and evaluation
+    assert {r.headers.get("x-propensity-synthetic") for r in api.requests} == {"probe"}
     assert sorted({r.path for r in api.requests}) == ["/prod/health", "/prod/v1/predict", "/prod/v2/predict"]
     # And the metrics the alarm and the dashboard read were published as EMF
     documents = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]

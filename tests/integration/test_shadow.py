@@ -179,6 +179,26 @@ def test_results_are_keyed_by_prediction_id_and_match_the_challenger(tmp_path, s
     assert shadow.SHADOW_LATENCY in published and shadow.SHADOW_DIFFERENCE in published
 
 
+def test_synthetic_events_are_counted_and_never_rescored(tmp_path, setup):
+    # Given an object holding 20 consumer events and 5 probe events (the synthetic header's mark)
+    events = setup["events"][:20] + [e.model_copy(update={"synthetic": True}) for e in setup["events"][20:25]]
+    store = LocalArchiveStore(tmp_path / "archive")
+    key = put_object(store, events, "mixed")
+    setup["registry"].set_alias("v1", "challenger", "v1-challenger-a", reason="shadow A", actor="pytest")
+    # When the scorer reads it
+    summary = ShadowScorer(
+        store, ChallengerCache(setup["registry"], tmp_path / "cache", 0), LocalMetricsPublisher()
+    ).score_object(key)
+    # Then only consumer traffic is compared; the probes are counted on their own
+    [api] = summary.apis
+    assert (api.events, api.scored, summary.synthetic_events) == (20, 20, 5)
+    records = [
+        ShadowRecord.model_validate_json(line)
+        for line in gzip.decompress(store.get(api.result_key)).splitlines()
+    ]
+    assert {r.prediction_id for r in records} == {e.prediction_id for e in events[:20]}
+
+
 def test_no_challenger_means_nothing_is_scored(tmp_path, setup):
     store = LocalArchiveStore(tmp_path / "archive")
     key = put_object(store, setup["events"][:10], "few")

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import random
+import tempfile
 import uuid
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from propensity.archive.hours import floor_hour
+from propensity.archive.layout import LocalArchiveWriter
 from propensity.data.loader import parse_csv
 from propensity.data.synthetic import synthetic_csv
+from propensity.drift.aggregates import HourCounts, count_hours
 from propensity.events import PhaseLatency, PredictionEvent
 from propensity.features.schemas import SPECS
 from propensity.features.translate import v1_columns_to_v2_flat
 from propensity.model.confidence import bands
 from propensity.monitoring.reference import Reference, build_reference
+from propensity.query.duckdb_engine import DuckDBEngine
 
 THRESHOLD = 0.3
 
@@ -75,3 +81,11 @@ def make_events(
 
 def lines(events: list[PredictionEvent]) -> list[bytes]:
     return [(e.model_dump_json() + "\n").encode() for e in events]
+
+
+def count_events(events: list[PredictionEvent], hour: datetime) -> HourCounts:
+    """The engine's counts of ``events`` written to a real local archive by the service's writer."""
+    with tempfile.TemporaryDirectory(prefix="drift-counts-") as scratch:
+        root = Path(scratch)
+        LocalArchiveWriter(root).write(events)
+        return count_hours(DuckDBEngine(root), [hour])[floor_hour(hour)]

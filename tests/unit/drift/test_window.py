@@ -11,20 +11,19 @@ from propensity.drift import metrics as names
 from propensity.drift.metrics import window_points
 from propensity.drift.report import render_html
 from propensity.drift.results import merge_groups
-from propensity.drift.tally import WindowTally
 from propensity.drift.window import StaticReferences, window_result
 from propensity.features.schemas import SPECS
 from propensity.policy.drift import DriftThresholds
-from tests.unit.drift.events_factory import lines, make_events, reference
+from tests.unit.drift.events_factory import count_events, make_events, reference
 
 HOUR = datetime(2026, 11, 26, 10, tzinfo=UTC)
 REFERENCES = StaticReferences({("v1", "v1-test"): reference("v1"), ("v2", "v2-test"): reference("v2")})
 
 
 def result_for(events, thresholds=DriftThresholds()):
-    tally = WindowTally()
-    tally.add_lines(lines(events))
-    return window_result(HOUR, HOUR.replace(hour=11), tally, REFERENCES, thresholds, HOUR)
+    return window_result(
+        HOUR, HOUR.replace(hour=11), count_events(events, HOUR), REFERENCES, thresholds, HOUR
+    )
 
 
 def test_traffic_like_the_reference_raises_nothing():

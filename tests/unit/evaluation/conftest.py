@@ -12,6 +12,7 @@ from propensity.archive.layout import LocalArchiveWriter
 from propensity.archive.store import LocalArchiveStore
 from propensity.evaluation.baselines import Baseline
 from propensity.events import PhaseLatency, PredictionEvent
+from propensity.query.duckdb_engine import DuckDBEngine
 
 MONDAY = datetime(2026, 3, 2, tzinfo=UTC)  # windows are aligned to Mondays
 LATENCY = PhaseLatency(validation_ms=0.1, preprocessing_ms=0.2, inference_ms=0.3, serialization_ms=0.1)
@@ -105,3 +106,9 @@ class FixedBaselines:
 @pytest.fixture
 def store(tmp_path: Path) -> LocalArchiveStore:
     return LocalArchiveStore(tmp_path / "archive")
+
+
+@pytest.fixture
+def engine(store: LocalArchiveStore) -> DuckDBEngine:
+    """DuckDB over the same folder: the engine the local jobs use."""
+    return DuckDBEngine(store.root)

@@ -57,15 +57,17 @@ def baselines(f1: float, conversion: float) -> FixedBaselines:
     return FixedBaselines({("v1", "v1-test"): Baseline(f1=f1, precision=conversion, ece=0.01, threshold=0.4)})
 
 
-def test_windows_are_evaluated_stored_published_and_reported(store, world):
+def test_windows_are_evaluated_stored_published_and_reported(store, engine, world):
     # Given two weeks of traffic and outcomes, and a manifest baseline F1 far above what week 0 reaches
     publisher = LocalMetricsPublisher()
     # When the weekly job runs
-    summary = run_evaluation(store, baselines(f1=0.95, conversion=0.5), publisher, THRESHOLDS, now=NOW)
+    summary = run_evaluation(
+        store, engine, baselines(f1=0.95, conversion=0.5), publisher, THRESHOLDS, now=NOW
+    )
     # Then both complete weeks are evaluated, duplicates dropped, the unknown outcome reported
     assert [w.start for w in summary.windows] == [MONDAY, MONDAY + WEEK]
     assert (summary.events_read, summary.duplicate_events) == (800, 5)
-    assert summary.unmatched_outcomes == 1 and summary.unmatched_examples == ["never-archived"]
+    assert summary.unmatched_outcomes == 1
     week0, week1 = summary.results
     assert week0.coverage.share == 1.0 and not week0.coverage.thin
     assert week1.coverage.labelled == 40 and week1.coverage.thin
@@ -89,17 +91,18 @@ def test_windows_are_evaluated_stored_published_and_reported(store, world):
     # And the results and the report are stored
     assert len(store.list(RESULTS_PREFIX)) == 2
     report = store.get(summary.report_key).decode()
-    assert "**thin**" in report and "**WARNING**" in report and "never-archived" in report
+    assert "**thin**" in report and "**WARNING**" in report and "match no prediction" in report
 
 
-def test_rerunning_the_same_week_changes_nothing_but_the_time(store, world):
+def test_rerunning_the_same_week_changes_nothing_but_the_time(store, engine, world):
     # Given a first run
     first = run_evaluation(
-        store, baselines(0.5, 0.5), LocalMetricsPublisher(), THRESHOLDS, now=NOW, with_plots=False
+        store, engine, baselines(0.5, 0.5), LocalMetricsPublisher(), THRESHOLDS, now=NOW, with_plots=False
     )
     # When the job runs again (a retry, or a manual re-run)
     second = run_evaluation(
         store,
+        engine,
         baselines(0.5, 0.5),
         LocalMetricsPublisher(),
         THRESHOLDS,
@@ -114,7 +117,7 @@ def test_rerunning_the_same_week_changes_nothing_but_the_time(store, world):
     ]
 
 
-def test_drift_seen_in_outcomes_makes_later_estimates_untrusted(store, tmp_path):
+def test_drift_seen_in_outcomes_makes_later_estimates_untrusted(store, engine, tmp_path):
     # Given a week whose outcomes show concept drift, and a following week with no outcome yet
     rng = np.random.default_rng(3)
     week0, y0 = traffic(0, 400, rng, shift=0.35)
@@ -129,7 +132,7 @@ def test_drift_seen_in_outcomes_makes_later_estimates_untrusted(store, tmp_path)
     ingest_all(store, now=NOW)
     # When evaluated
     summary = run_evaluation(
-        store, baselines(0.5, 0.3), LocalMetricsPublisher(), THRESHOLDS, now=NOW, with_plots=False
+        store, engine, baselines(0.5, 0.3), LocalMetricsPublisher(), THRESHOLDS, now=NOW, with_plots=False
     )
     week0_result, week1_result = summary.results
     # Then week 0's estimate is untrusted (calibration off on its outcomes), its realised
@@ -141,9 +144,11 @@ def test_drift_seen_in_outcomes_makes_later_estimates_untrusted(store, tmp_path)
     assert "latest window with enough outcomes (2026-03-02" in week1_result.estimated.caveats[0]
 
 
-def test_conversion_baseline_comes_from_history_once_there_is_some(store, world):
+def test_conversion_baseline_comes_from_history_once_there_is_some(store, engine, world):
     # Given a first run that judged week 0
-    run_evaluation(store, baselines(0.5, 0.9), LocalMetricsPublisher(), THRESHOLDS, now=NOW, with_plots=False)
+    run_evaluation(
+        store, engine, baselines(0.5, 0.9), LocalMetricsPublisher(), THRESHOLDS, now=NOW, with_plots=False
+    )
     history = ResultStore(store).history("v1", "v1-test")
     week0_conversion = history[0].business.conversion_rate
     # And week 1 fully labelled afterwards, with a much lower conversion
@@ -152,7 +157,7 @@ def test_conversion_baseline_comes_from_history_once_there_is_some(store, world)
     ingest_all(store, now=NOW + WEEK)
     # When the job evaluates week 1 again
     later = run_evaluation(
-        store, baselines(0.5, 0.9), LocalMetricsPublisher(), THRESHOLDS, now=NOW, with_plots=False
+        store, engine, baselines(0.5, 0.9), LocalMetricsPublisher(), THRESHOLDS, now=NOW, with_plots=False
     )
     week1 = later.results[1]
     # Then its conversion baseline is week 0's realised conversion, and the collapse warns
@@ -162,9 +167,10 @@ def test_conversion_baseline_comes_from_history_once_there_is_some(store, world)
     assert week1.business.conversion_rate == 0.0 and week1.signals.conversion_warning
 
 
-def test_no_traffic_is_a_report_not_a_crash(store):
+def test_no_traffic_is_a_report_not_a_crash(store, engine):
     summary = run_evaluation(
         store,
+        engine,
         baselines(0.5, 0.5),
         LocalMetricsPublisher(),
         THRESHOLDS,
@@ -184,3 +190,49 @@ def test_lookback_windows_are_the_complete_weeks_before_now():
         ("2026-03-09", "2026-03-16"),
     ]
     assert all(w.start.weekday() == 0 for w in windows)
+
+
+def test_a_window_is_rejoined_only_when_its_outcomes_change_and_late_labels_count_once(store, engine, world):
+    # Given a first run over both weeks
+    first = run_evaluation(
+        store, engine, baselines(0.5, 0.5), LocalMetricsPublisher(), THRESHOLDS, now=NOW, with_plots=False
+    )
+    assert first.windows_rejoined == 2
+    # When the job runs again with nothing new
+    engine.log.queries.clear()
+    again = run_evaluation(
+        store, engine, baselines(0.5, 0.5), LocalMetricsPublisher(), THRESHOLDS, now=NOW, with_plots=False
+    )
+    # Then no window is re-joined: the stored cubes are reused, and the figures are the same
+    assert (again.windows_rejoined, again.windows_reused) == (0, 2)
+    assert "evaluation_cube" not in [q.name for q in engine.log.queries]
+    assert [r.coverage for r in again.results] == [r.coverage for r in first.results]
+    # When a late label file arrives for week 1, re-sending one outcome it already had and adding one
+    known = store.get("labels/week1.csv").decode().splitlines()[1].split(",")[0]
+    store.put("labels/late.csv", label_csv([(known, "no", "2026-03-16"), ("w1-399", "yes", "2026-03-16")]))
+    ingest_all(store, now=NOW)
+    later = run_evaluation(
+        store, engine, baselines(0.5, 0.5), LocalMetricsPublisher(), THRESHOLDS, now=NOW, with_plots=False
+    )
+    # Then the windows the new file can touch (both: its outcomes are dated after each one's
+    # start) are re-joined, and the late labels count once: the re-sent one changes nothing in
+    # the count, the new one adds exactly one
+    assert later.windows_rejoined == 2
+    assert later.results[1].coverage.labelled == first.results[1].coverage.labelled + 1
+    assert later.results[0].coverage == first.results[0].coverage
+    # And a file dated before week 1 began touches week 0 only
+    week0_id = store.get("labels/week0.csv").decode().splitlines()[1].split(",")[0]
+    store.put("labels/early.csv", label_csv([(week0_id, "no", "2026-03-03")]))
+    ingest_all(store, now=NOW)
+    early = run_evaluation(
+        store, engine, baselines(0.5, 0.5), LocalMetricsPublisher(), THRESHOLDS, now=NOW, with_plots=False
+    )
+    assert (early.windows_rejoined, early.windows_reused) == (1, 1)
+    assert early.results[0].coverage == first.results[0].coverage  # an older date loses: counted once
+    # And running once more re-joins nothing
+    assert (
+        run_evaluation(
+            store, engine, baselines(0.5, 0.5), LocalMetricsPublisher(), THRESHOLDS, now=NOW, with_plots=False
+        ).windows_rejoined
+        == 0
+    )

@@ -62,13 +62,14 @@ def test_s3_keys_are_decoded_and_made_relative_to_the_configured_prefix():
     assert keys_from_s3_event(event, settings) == ["labels/week 11+.csv"]
 
 
-def test_the_report_says_when_plots_cannot_be_drawn(store, tmp_path, monkeypatch):
+def test_the_report_says_when_plots_cannot_be_drawn(store, engine, tmp_path, monkeypatch):
     # Given a runtime without matplotlib (as in Lambda)
     monkeypatch.setattr(plots, "_pyplot", lambda: None)
     write_events(tmp_path / "archive", [make_event("p-1", 0.7)])
     # When the job runs
     summary = run_evaluation(
         store,
+        engine,
         FixedBaselines({}),
         LocalMetricsPublisher(),
         EvaluationThresholds(),

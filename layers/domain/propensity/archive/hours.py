@@ -47,3 +47,12 @@ def hour_of_key(key: str, root: str = ARCHIVE_PREDICTIONS_PREFIX) -> datetime | 
         return None
     year, month, day, hour = (int(part) for part in match.groups())
     return datetime(year, month, day, hour, tzinfo=UTC)
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO time to the minute (``2026-11-26T10:20``; naive means UTC), not floored to its hour."""
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError as error:
+        raise ValueError(f"not a time: {text!r} (expected e.g. 2026-11-26T10:20)") from error
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

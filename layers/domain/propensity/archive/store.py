@@ -17,6 +17,8 @@ from typing import BinaryIO
 from propensity.registry.storage import BlobStore, LocalBlobStore
 
 ARCHIVE_ENV = "PROPENSITY_ARCHIVE"
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 DEFAULT_ARCHIVE = Path(".local/archive")
 
 
@@ -70,6 +72,12 @@ class LocalArchiveStore(LocalBlobStore, ArchiveStore):
 
     def list(self, prefix: str) -> list[str]:
         return [info.key for info in self.list_objects(prefix)]
+
+    def put(self, key: str, data: bytes, *, create_only: bool = False) -> None:
+        super().put(key, data, create_only=create_only)
+        # The atomic write goes through a private temporary file (mode 0600); results and reports
+        # are for people to read: give them the mode an ordinary file gets under the umask.
+        os.chmod(self._path(key), 0o666 & ~_UMASK)
 
     def open_read(self, key: str) -> BinaryIO:
         path = self._path(key)

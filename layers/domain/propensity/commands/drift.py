@@ -31,7 +31,11 @@ def _configure_drift(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--force", action="store_true", help="recompute even when the hour's objects are unchanged"
     )
-    parser.add_argument("--now", default=None, help="pretend it is this time (scheduled run)")
+    parser.add_argument(
+        "--now",
+        default=None,
+        help="run as the schedule would at this time, to the minute (e.g. 2026-11-26T10:20; not later)",
+    )
     parser.add_argument("--report", default=None, help="write the HTML report of the last computed hour here")
     parser.add_argument("--metrics", default=None, help="append metrics as JSON lines to this file")
 
@@ -40,7 +44,9 @@ def _print_result(result: object) -> None:
     from propensity.drift.results import WindowResult
 
     assert isinstance(result, WindowResult)
-    print(f"{result.start:%Y-%m-%d %H}:00 UTC  {result.events} events, {result.bad_lines} bad lines")
+    synthetic = sum(result.synthetic_events.values())
+    extra = f", {synthetic} synthetic (not judged)" if synthetic else ""
+    print(f"{result.start:%Y-%m-%d %H}:00 UTC  {result.events} events, {result.bad_lines} bad lines{extra}")
     for group in result.groups:
         verdict = "judged" if group.judged else "not judged"
         print(f"  {group.api_version} {group.model_version}: {group.events} events ({verdict}) {group.note}")
@@ -61,31 +67,47 @@ def _print_result(result: object) -> None:
     "drift", "compute input and prediction drift for archive hours (catch-up by default)", _configure_drift
 )
 def _drift(args: argparse.Namespace) -> int:
-    from propensity.archive.hours import hours_between, parse_hour
+    from propensity.archive.hours import hours_between, parse_hour, parse_time
     from propensity.archive.store import open_archive
-    from propensity.drift.job import DriftJob
+    from propensity.drift.job import DriftJob, FutureTimeError
     from propensity.drift.publish import LocalMetricsPublisher
     from propensity.drift.report import render_html
     from propensity.drift.runtime import ManifestReferences
+    from propensity.query.factory import open_engine
     from propensity.registry.factory import open_registry
     from propensity.registry.manifests import RegistryManifests
 
     store = open_archive(args.archive)
     publisher = LocalMetricsPublisher(Path(args.metrics) if args.metrics else None)
-    job = DriftJob(store, ManifestReferences(RegistryManifests(open_registry(args.registry))), publisher)
+    engine = open_engine(str(args.archive or store.location))
+    job = DriftJob(
+        store, engine, ManifestReferences(RegistryManifests(open_registry(args.registry))), publisher
+    )
     hours = [parse_hour(h) for h in args.hour]
     if args.start or args.end:
         if not (args.start and args.end):
             print("error: --from and --to go together", file=sys.stderr)
             return 2
         hours += hours_between(parse_hour(args.start), parse_hour(args.end))
-    if hours:
-        summary = job.run_hours(hours, force=args.force)
-    else:
-        now = parse_hour(args.now) if args.now else datetime.now(UTC)
-        summary = job.run_due(now)
+    try:
+        if hours:
+            summary = job.run_hours(hours, force=args.force)
+        else:
+            summary = job.run_due(parse_time(args.now) if args.now else datetime.now(UTC))
+    except FutureTimeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    empty = [o.start for o in summary.computed if not o.result.events and not o.result.bad_lines]
     for outcome in summary.computed:
-        _print_result(outcome.result)
+        if outcome.start not in empty:
+            _print_result(outcome.result)
+    if empty:
+        span = f"{empty[0]:%Y-%m-%d %H}:00" + (f" .. {empty[-1]:%Y-%m-%d %H}:00" if len(empty) > 1 else "")
+        print(f"{len(empty)} hour(s) with no events ({span} UTC)")
+    if summary.already_published:
+        print(
+            f"{len(summary.already_published)} hour(s) published before with these figures: not re-published"
+        )
     for hour in summary.unchanged:
         print(f"{hour:%Y-%m-%d %H}:00 UTC  unchanged since its stored result (use --force to recompute)")
     for hour, reason in summary.failed.items():
@@ -145,7 +167,7 @@ def _configure_demo(parser: argparse.ArgumentParser) -> None:
     "drift-demo", "train on the early data, replay the later data as traffic, run drift", _configure_demo
 )
 def _drift_demo(args: argparse.Namespace) -> int:
-    from propensity.drift.scenario import run_replay_scenario
+    from propensity_demo.drift_scenario import run_replay_scenario
 
     outcome = run_replay_scenario(
         Path(args.out),

@@ -167,8 +167,9 @@ def _configure_demo(parser: argparse.ArgumentParser) -> None:
 )
 def _demo(args: argparse.Namespace) -> int:
     _quiet_logs()
+    from propensity_demo.evaluation_scenario import ReplayPlan, run_scenario
+
     from propensity.data.loader import load_bank_marketing
-    from propensity.evaluation.scenario import ReplayPlan, run_scenario
 
     workdir = Path(args.workdir)
     if (workdir / "archive").exists() or (workdir / "registry").exists():

@@ -10,10 +10,13 @@ import json
 import uuid
 from typing import Any
 
+from propensity.constants import SYNTHETIC_HEADER
+
 HOOK_USER_AGENT = "propensity-deployment-hook"
 # The PredictionEvents of golden replays name this consumer, so downstream jobs can tell them
 # from consumer traffic (the service takes the consumer from the API key id).
 HOOK_CONSUMER = "propensity-deployment-hook"
+HOOK_SENDER = "deployment-hook"  # the synthetic header's value: who sent the request
 
 
 def proxy_event(
@@ -25,6 +28,9 @@ def proxy_event(
         "content-type": "application/json",
         "accept": "application/json",
         "user-agent": HOOK_USER_AGENT,
+        # Golden replays are not traffic: the event records the header (``synthetic``) so drift,
+        # shadow and evaluation leave them out.
+        SYNTHETIC_HEADER: HOOK_SENDER,
     }
     return {
         "resource": "/{proxy+}",

@@ -8,6 +8,11 @@ re-checks the ``recheck_hours`` before the watermark: Firehose files a delayed d
 under the hour the data arrived in, so an old hour can still gain an object. An hour whose
 objects (keys and etags) are unchanged since its stored result is skipped; a changed one
 is recomputed from all its objects and replaces the stored result.
+
+The counting is SQL run by the query engine (DuckDB locally, Athena in AWS): the hours a run
+must compute are counted in one pass over the archive (two queries), not one per hour.
+Publishing is idempotent: a marker per hour records the digest of what was published, so a
+re-run (``--force`` included) publishes an hour's metrics again only when its figures changed.
 """
 
 from __future__ import annotations
@@ -22,14 +27,15 @@ from pydantic import BaseModel, Field
 from propensity.archive.hours import HOUR, floor_hour, hours_between
 from propensity.archive.reader import hour_objects
 from propensity.archive.store import ArchiveStore
+from propensity.drift.aggregates import HourCounts, count_hours
 from propensity.drift.metrics import window_points
 from propensity.drift.publish import MetricsPublisher
 from propensity.drift.results import SourceObject, WindowResult
-from propensity.drift.state import DailyResult, DriftState
-from propensity.drift.tally import tally_objects
+from propensity.drift.state import DailyResult, DriftState, points_digest
 from propensity.drift.window import ReferenceSource, window_result
 from propensity.observability import logger
 from propensity.policy.drift import DriftThresholds
+from propensity.query.engine import Engine
 
 
 class Schedule(BaseModel):
@@ -57,6 +63,8 @@ class RunSummary:
     computed: list[WindowOutcome] = field(default_factory=list)
     unchanged: list[datetime] = field(default_factory=list)
     failed: dict[datetime, str] = field(default_factory=dict)
+    published: list[datetime] = field(default_factory=list)
+    already_published: list[datetime] = field(default_factory=list)
     watermark: datetime | None = None
     daily: list[DailyResult] = field(default_factory=list)
 
@@ -65,16 +73,27 @@ class RunSummary:
             "computed": [o.start.isoformat() for o in self.computed],
             "unchanged": [h.isoformat() for h in self.unchanged],
             "failed": {h.isoformat(): reason for h, reason in self.failed.items()},
+            "published": [h.isoformat() for h in self.published],
+            "already_published": [h.isoformat() for h in self.already_published],
             "watermark": self.watermark.isoformat() if self.watermark else None,
             "alerts": [a.message for o in self.computed for a in o.result.alerts],
         }
 
 
+class FutureTimeError(ValueError):
+    """A run was asked to pretend it is later than the clock (the watermark would pass it)."""
+
+
+# A clock skew this small between the caller and the job is not "the future".
+CLOCK_TOLERANCE = timedelta(minutes=1)
+
+
 @dataclass
 class DriftJob:
-    """The drift job over one archive, with references, a metrics publisher and the policy."""
+    """The drift job over one archive, with a query engine, references, a publisher and the policy."""
 
     store: ArchiveStore
+    engine: Engine
     references: ReferenceSource
     publisher: MetricsPublisher
     thresholds: DriftThresholds = field(default_factory=DriftThresholds)
@@ -87,35 +106,106 @@ class DriftJob:
 
     def run_hour(self, start: datetime, *, force: bool = False) -> WindowOutcome:
         """Compute one hour (skipped when its objects are unchanged, unless ``force``)."""
-        start = floor_hour(start)
-        previous = self.state.load_window(start)
-        objects = hour_objects(self.store, start)
-        sources = [SourceObject(key=o.key, size=o.size, etag=o.etag) for o in objects]
-        if previous is not None and previous.sources == sources and not force:
-            return WindowOutcome(start, previous, recomputed=False)
-        tally = tally_objects(self.store, objects)
-        result = window_result(start, start + HOUR, tally, self.references, self.thresholds, self.clock())
-        # Store first, then publish: a crash in between re-publishes the same gauges on the next
-        # run (harmless), never publishes figures that were not kept.
-        self.state.save_window(result)
-        self.publisher.publish(window_points(result))
-        for alert in result.alerts:
-            logger.warning(
-                "drift alert", extra={"tier": alert.tier, "code": alert.code, "alert": alert.message}
+        summary = RunSummary()
+        self._compute([floor_hour(start)], force, summary)
+        if summary.failed:
+            raise RuntimeError(next(iter(summary.failed.values())))
+        if summary.computed:
+            return summary.computed[0]
+        previous = self.state.load_window(floor_hour(start))
+        assert previous is not None
+        return WindowOutcome(floor_hour(start), previous, recomputed=False)
+
+    def _compute(self, hours: list[datetime], force: bool, summary: RunSummary) -> set[datetime]:
+        """Compute the changed (or forced) hours in one engine pass; the hours that succeeded."""
+        changed: dict[datetime, list[SourceObject]] = {}
+        done: set[datetime] = set()
+        for hour in hours:
+            try:
+                sources = [
+                    SourceObject(key=o.key, size=o.size, etag=o.etag) for o in hour_objects(self.store, hour)
+                ]
+            except Exception as error:  # a listing failure fails that hour only
+                logger.exception("drift listing failed", extra={"hour": hour.isoformat()})
+                summary.failed[hour] = f"{type(error).__name__}: {error}"
+                continue
+            previous = self.state.load_window(hour)
+            if previous is not None and previous.sources == sources and not force:
+                summary.unchanged.append(hour)
+                self._publish(previous, summary)
+                done.add(hour)
+            else:
+                changed[hour] = sources
+        if not changed:
+            return done
+        counted = self._count(list(changed), summary)
+        for hour, sources in sorted(changed.items()):
+            if hour not in counted:
+                continue
+            result = window_result(
+                hour, hour + HOUR, counted[hour], self.references, self.thresholds, self.clock(), sources
             )
-        return WindowOutcome(start, result, recomputed=True)
+            # Store first, then publish: a crash in between publishes on the next run (the
+            # marker is written after publishing), never figures that were not kept.
+            self.state.save_window(result)
+            self._publish(result, summary)
+            for alert in result.alerts:
+                logger.warning(
+                    "drift alert", extra={"tier": alert.tier, "code": alert.code, "alert": alert.message}
+                )
+            summary.computed.append(WindowOutcome(hour, result, recomputed=True))
+            done.add(hour)
+        return done
+
+    def _count(self, hours: list[datetime], summary: RunSummary) -> dict[datetime, HourCounts]:
+        """All hours in one engine pass; if that fails, hour by hour, so one damaged object
+        (a truncated gzip member) fails its own hour only and the others go on."""
+        try:
+            return count_hours(self.engine, hours)
+        except Exception as error:
+            if len(hours) == 1:
+                logger.exception("drift query failed", extra={"hour": hours[0].isoformat()})
+                summary.failed[hours[0]] = f"{type(error).__name__}: {error}"
+                return {}
+        counted: dict[datetime, HourCounts] = {}
+        for hour in hours:
+            counted.update(self._count([hour], summary))
+        return counted
+
+    def _publish(self, result: WindowResult, summary: RunSummary) -> None:
+        """Publish an hour's metrics unless exactly these were published for it before."""
+        points = window_points(result)
+        digest = points_digest(points)
+        if self.state.published_digest(result.start) == digest:
+            summary.already_published.append(result.start)
+            return
+        self.publisher.publish(points)
+        self.state.save_published(result.start, digest, self.clock())
+        summary.published.append(result.start)
 
     def run_hours(self, hours: list[datetime], *, force: bool = False) -> RunSummary:
         """Compute the given hours (e.g. a backfill), then rebuild their days' aggregates."""
         summary = RunSummary(watermark=self._watermark())
-        for hour in sorted(set(map(floor_hour, hours))):
-            self._run_one(hour, force, summary)
+        chosen = sorted(set(map(floor_hour, hours)))
+        future = [h for h in chosen if h + HOUR > self.clock() + CLOCK_TOLERANCE]
+        if future:
+            raise FutureTimeError(f"hour {future[0]:%Y-%m-%dT%H} has not ended yet")
+        self._compute(chosen, force, summary)
         self._rebuild_days(summary)
         return summary
 
     def run_due(self, now: datetime | None = None) -> RunSummary:
-        """The scheduled run: recheck recent hours, catch up from the watermark, advance it."""
-        moment = now or self.clock()
+        """The scheduled run: recheck recent hours, catch up from the watermark, advance it.
+
+        ``now`` is the run's moment to the minute (a run at 10:20 with 20 settle minutes
+        processes 09:00-10:00); a ``now`` later than the clock is refused.
+        """
+        clock = self.clock()
+        moment = now or clock
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        if moment > clock + CLOCK_TOLERANCE:
+            raise FutureTimeError(f"now={moment.isoformat()} is later than the clock ({clock.isoformat()})")
         last_complete = floor_hour(moment - timedelta(minutes=self.schedule.settle_minutes)) - HOUR
         watermark = self._watermark()
         summary = RunSummary(watermark=watermark)
@@ -126,35 +216,23 @@ class DriftJob:
             first = watermark + HOUR
             recheck = hours_between(watermark - (self.schedule.recheck_hours - 1) * HOUR, watermark + HOUR)
             recheck = recheck if self.schedule.recheck_hours else []
-        for hour in recheck:
-            # Only hours with a stored result: a re-check does not extend history backwards.
-            if self.state.load_window(hour) is not None:
-                self._run_one(hour, False, summary)
+        # Only hours with a stored result: a re-check does not extend history backwards.
+        recheck = [hour for hour in recheck if self.state.load_window(hour) is not None]
         due = hours_between(first, last_complete + HOUR)[: self.schedule.max_hours_per_run]
+        done = self._compute(recheck + [h for h in due if h not in recheck], False, summary)
         for hour in due:
-            if not self._run_one(hour, False, summary):
+            if hour not in done:
                 break  # keep the watermark before the failed hour: the next run retries it
-            self.state.save_watermark(hour, self.clock())
             summary.watermark = hour
+        if summary.watermark is not None and summary.watermark != watermark:
+            self.state.save_watermark(summary.watermark, self.clock())
+        summary.computed.sort(key=lambda o: o.start)
         self._rebuild_days(summary)
         return summary
 
     def _watermark(self) -> datetime | None:
         mark = self.state.load_watermark()
         return floor_hour(mark.hour) if mark else None
-
-    def _run_one(self, hour: datetime, force: bool, summary: RunSummary) -> bool:
-        try:
-            outcome = self.run_hour(hour, force=force)
-        except Exception as error:  # one bad hour must not stop the others from being reported
-            logger.exception("drift window failed", extra={"hour": hour.isoformat()})
-            summary.failed[hour] = f"{type(error).__name__}: {error}"
-            return False
-        if outcome.recomputed:
-            summary.computed.append(outcome)
-        else:
-            summary.unchanged.append(hour)
-        return True
 
     def _rebuild_days(self, summary: RunSummary) -> None:
         days: set[date] = {o.start.date() for o in summary.computed}

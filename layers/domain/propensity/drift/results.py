@@ -154,6 +154,9 @@ class WindowResult(BaseModel):
     events: int = 0
     bad_lines: int = 0
     bad_examples: list[str] = Field(default_factory=list)
+    synthetic_events: dict[str, int] = Field(
+        default_factory=dict, description="probe and hook events by API version: counted, never judged"
+    )
     groups: list[GroupDrift] = Field(default_factory=list)
     thresholds: DriftThresholds = Field(default_factory=DriftThresholds)
 

@@ -21,6 +21,7 @@ from propensity.drift.job import DriftJob, RunSummary, Schedule
 from propensity.drift.publish import CloudWatchMetricsPublisher, LocalMetricsPublisher, MetricsPublisher
 from propensity.monitoring.reference import Reference
 from propensity.policy.drift import DriftThresholds
+from propensity.query.factory import open_engine
 from propensity.registry.manifests import ManifestSource, manifest_sources
 
 MetricsBackend = Literal["cloudwatch", "local"]
@@ -49,11 +50,14 @@ class DriftSettings(BaseModel):
     schedule: Schedule = Field(default_factory=Schedule)
     metrics_backend: MetricsBackend = "cloudwatch"
     metric_namespace: str = METRIC_NAMESPACE
+    athena_workgroup: str | None = None
+    glue_database: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> DriftSettings:
         """``ARCHIVE_LOCATION``; references from ``REFERENCES_DIR`` (shipped manifests) and/or
-        ``REGISTRY_LOCATION``; ``DRIFT_THRESHOLDS`` and ``DRIFT_SCHEDULE`` as JSON."""
+        ``REGISTRY_LOCATION``; ``DRIFT_THRESHOLDS`` and ``DRIFT_SCHEDULE`` as JSON; for an S3
+        archive, ``ATHENA_WORKGROUP`` and ``GLUE_DATABASE`` (the engine is Athena there)."""
         if not env.get("ARCHIVE_LOCATION"):
             raise ValueError("drift settings: ARCHIVE_LOCATION is not set")
         if not env.get("REFERENCES_DIR") and not env.get("REGISTRY_LOCATION"):
@@ -68,6 +72,8 @@ class DriftSettings(BaseModel):
             schedule=Schedule.model_validate(json.loads(env.get("DRIFT_SCHEDULE") or "{}")),
             metrics_backend=env.get("METRICS_BACKEND", "cloudwatch"),  # type: ignore[arg-type]
             metric_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", METRIC_NAMESPACE),
+            athena_workgroup=env.get("ATHENA_WORKGROUP") or None,
+            glue_database=env.get("GLUE_DATABASE") or None,
         )
 
 
@@ -104,8 +110,12 @@ def build_job(settings: DriftSettings, publisher: MetricsPublisher | None = None
             else LocalMetricsPublisher(Path(settings.archive_location) / "drift" / "metrics.jsonl")
         )
     references = ManifestReferences(manifest_sources(settings.references_dir, settings.registry_location))
+    engine = open_engine(
+        settings.archive_location, workgroup=settings.athena_workgroup, database=settings.glue_database
+    )
     return DriftJob(
         store=store,
+        engine=engine,
         references=references,
         publisher=publisher,
         thresholds=settings.thresholds,

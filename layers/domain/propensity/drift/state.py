@@ -3,6 +3,7 @@
     drift/windows/YYYY/MM/DD/HH.json   one result per hour, replaced when the hour is recomputed
     drift/daily/YYYY/MM/DD.json        the sum of that day's hours, rebuilt from them every time
     drift/watermark.json               the last hour up to which every hour has been processed
+    drift/published/YYYY/MM/DD/HH.json the digest of the metrics published for the hour (idempotence)
 
 Replacing (never appending) is what makes re-running an hour safe: the hour's counts are
 overwritten, and the daily aggregate is recomputed from the hours, so nothing is counted twice.
@@ -10,12 +11,15 @@ overwritten, and the daily aggregate is recomputed from the hours, so nothing is
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
 from pydantic import BaseModel, Field
 
 from propensity.archive.store import ArchiveStore
+from propensity.drift.publish import MetricPoint
 from propensity.drift.results import GroupDrift, WindowResult, merge_groups
 from propensity.policy.drift import DriftThresholds
 
@@ -25,6 +29,30 @@ WATERMARK_KEY = f"{DRIFT_PREFIX}watermark.json"
 
 def window_key(start: datetime) -> str:
     return f"{DRIFT_PREFIX}windows/{start.astimezone(UTC):%Y/%m/%d/%H}.json"
+
+
+def published_key(start: datetime) -> str:
+    return f"{DRIFT_PREFIX}published/{start.astimezone(UTC):%Y/%m/%d/%H}.json"
+
+
+def points_digest(points: Sequence[MetricPoint]) -> str:
+    """A digest of what an hour publishes (names, values, dimensions, time).
+
+    Values enter with 9 significant digits: a parallel engine may add the same doubles in
+    another order, and a last-bit difference is not a new figure.
+    """
+    canonical = json.dumps(
+        sorted(json.dumps(p.as_json() | {"value": f"{p.value:.9g}"}, sort_keys=True) for p in points)
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class PublishedMarker(BaseModel):
+    """The metrics of ``hour`` with this digest were published at ``published_at``."""
+
+    hour: datetime
+    digest: str
+    published_at: datetime
 
 
 def daily_key(day: date) -> str:
@@ -67,6 +95,16 @@ class DriftState:
     def windows_of_day(self, day: date) -> list[WindowResult]:
         prefix = f"{DRIFT_PREFIX}windows/{day:%Y/%m/%d}/"
         return [WindowResult.model_validate_json(self.store.get(key)) for key in self.store.list(prefix)]
+
+    def published_digest(self, start: datetime) -> str | None:
+        try:
+            return PublishedMarker.model_validate_json(self.store.get(published_key(start))).digest
+        except KeyError:
+            return None
+
+    def save_published(self, start: datetime, digest: str, now: datetime) -> None:
+        marker = PublishedMarker(hour=start, digest=digest, published_at=now)
+        self.store.put(published_key(start), marker.model_dump_json().encode())
 
     def load_watermark(self) -> Watermark | None:
         try:

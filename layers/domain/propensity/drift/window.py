@@ -8,10 +8,12 @@ model versions of one API are judged separately, each against its own training d
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
 from propensity.constants import ApiVersion
+from propensity.drift.aggregates import GroupCounts, HourCounts
 from propensity.drift.bins import FeatureBins
 from propensity.drift.results import (
     FeatureDrift,
@@ -22,7 +24,6 @@ from propensity.drift.results import (
     judge,
     top_values,
 )
-from propensity.drift.tally import GroupCounts, WindowTally
 from propensity.features.schemas import SPECS
 from propensity.monitoring.reference import SCORE_EDGES, Reference
 from propensity.policy.drift import DriftThresholds
@@ -97,25 +98,26 @@ def group_drift(counts: GroupCounts, reference: Reference | None, thresholds: Dr
 def window_result(
     start: datetime,
     end: datetime,
-    tally: WindowTally,
+    counts: HourCounts,
     references: ReferenceSource,
     thresholds: DriftThresholds,
     computed_at: datetime | None = None,
+    sources: Sequence[SourceObject] = (),
 ) -> WindowResult:
-    """The judged result of one window."""
+    """The judged result of one window, from the engine's counts of it."""
     groups = [
-        group_drift(counts, references.reference(counts.api_version, counts.model_version), thresholds)  # type: ignore[arg-type]
-        for _, counts in sorted(tally.groups.items())
+        group_drift(group, references.reference(group.api_version, group.model_version), thresholds)  # type: ignore[arg-type]
+        for _, group in sorted(counts.groups.items())
     ]
     return WindowResult(
         start=start,
         end=end,
         computed_at=computed_at or datetime.now(UTC),
-        sources=[SourceObject(key=o.key, size=o.size, etag=o.etag) for o in tally.objects],
-        lines=tally.stats.lines,
-        events=tally.stats.events,
-        bad_lines=tally.stats.bad_lines,
-        bad_examples=tally.stats.examples,
+        sources=list(sources),
+        lines=counts.lines,
+        events=counts.events,
+        bad_lines=counts.bad_lines,
+        synthetic_events=dict(counts.synthetic),
         groups=groups,
         thresholds=thresholds,
     )

@@ -24,7 +24,13 @@ def business_figures(
     y: npt.NDArray[Any], decision: npt.NDArray[Any], thresholds: EvaluationThresholds
 ) -> BusinessFigures:
     """Conversion of "yes" predictions, unexpected subscribers among "no", campaign return."""
-    tp, fp, fn, tn = confusion(y, decision)
+    return business_from_counts(*confusion(y, decision), thresholds)
+
+
+def business_from_counts(
+    tp: int, fp: int, fn: int, tn: int, thresholds: EvaluationThresholds
+) -> BusinessFigures:
+    """The same figures from the confusion counts at the served decisions (what the engine counts)."""
     calls = tp + fp
     cost = calls * thresholds.cost_per_call_eur
     value = tp * thresholds.value_per_subscription_eur

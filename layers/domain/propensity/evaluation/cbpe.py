@@ -59,13 +59,33 @@ def estimate(
     """The expected confusion matrix and the figures derived from it (trust not yet assessed)."""
     p = np.asarray(probability, dtype=np.float64)
     d = np.asarray(decision).astype(bool)
-    tp = float(p[d].sum())
-    fp = float((1.0 - p[d]).sum())
-    fn = float(p[~d].sum())
-    tn = float((1.0 - p[~d]).sum())
+    return estimate_from_sums(
+        rows=int(p.size),
+        tp=float(p[d].sum()),
+        fp=float((1.0 - p[d]).sum()),
+        fn=float(p[~d].sum()),
+        tn=float((1.0 - p[~d]).sum()),
+        roc_auc=weighted_roc_auc(p, p, 1.0 - p) if p.size else None,
+        brier=float(np.mean(p * (1.0 - p))) if p.size else None,
+        thresholds=thresholds,
+    )
+
+
+def estimate_from_sums(
+    *,
+    rows: int,
+    tp: float,
+    fp: float,
+    fn: float,
+    tn: float,
+    roc_auc: float | None,
+    brier: float | None,
+    thresholds: EvaluationThresholds,
+) -> CbpeEstimate:
+    """The estimate from the expected confusion matrix (sums of p and 1 - p by served decision)."""
     precision = _ratio(tp, tp + fp)
     return CbpeEstimate(
-        rows=int(p.size),
+        rows=rows,
         expected_positives=tp + fn,
         expected_tp=tp,
         expected_fp=fp,
@@ -74,8 +94,8 @@ def estimate(
         precision=precision,
         recall=_ratio(tp, tp + fn),
         f1=_ratio(2 * tp, 2 * tp + fp + fn),
-        roc_auc=weighted_roc_auc(p, p, 1.0 - p) if p.size else None,
-        brier=float(np.mean(p * (1.0 - p))) if p.size else None,
+        roc_auc=roc_auc,
+        brier=brier,
         conversion_rate=precision,
         unexpected_subscriber_rate=_ratio(fn, fn + tn),
         net_return_eur=expected_net_return(tp, fp, thresholds),

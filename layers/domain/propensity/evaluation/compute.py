@@ -1,102 +1,78 @@
-"""Figures for one (API version, model version) in one window: realised, estimated, per segment."""
+"""Figures for one (API version, model version) in one window, from the engine's cube.
+
+Realised figures are over the rows with an outcome; estimated ones (CBPE) over all rows;
+segments as defined in ``propensity.segments`` (labelled in SQL from the same constants).
+"""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from propensity.evaluation.baselines import Baseline
-from propensity.evaluation.business import business_figures
-from propensity.evaluation.cbpe import assess_trust, estimate
-from propensity.evaluation.join import GroupRows
+from propensity.evaluation.cbpe import assess_trust
+from propensity.evaluation.cube import (
+    GroupCube,
+    Histogram,
+    business_of,
+    disagreements,
+    estimate_of,
+    realised_metrics,
+    reliability,
+)
 from propensity.evaluation.models import Coverage, GroupResult, SegmentResult, Signals, Window
-from propensity.monitoring.metrics import classification_metrics, reliability_table
+from propensity.monitoring.metrics import ECE_BINS
 from propensity.policy.evaluation import EvaluationThresholds
-from propensity.segments import MIN_SEGMENT_POSITIVES, MIN_SEGMENT_ROWS, age_group, balance_bracket
+from propensity.segments import MIN_SEGMENT_POSITIVES, MIN_SEGMENT_ROWS
 
-UNKNOWN_SEGMENT = "unknown"
 RELIABILITY_PLOT_BINS = 40
-_NUMERIC_SEGMENTS = {"age_group": age_group, "balance_bracket": balance_bracket}
 
 
-def segment_labels_of(family: str, values: Sequence[Any]) -> list[str]:
-    """Segment label per row (``propensity.segments``); rows lacking the field are "unknown"."""
-    present = [i for i, v in enumerate(values) if v is not None and not isinstance(v, bool)]
-    labels = [UNKNOWN_SEGMENT] * len(values)
-    if family in _NUMERIC_SEGMENTS:
-        numeric = []
-        for i in present:
-            try:
-                numeric.append((i, float(values[i])))
-            except (TypeError, ValueError):
-                continue
-        for (i, _), label in zip(numeric, _NUMERIC_SEGMENTS[family]([v for _, v in numeric]), strict=True):
-            labels[i] = label
-    else:
-        for i in present:
-            labels[i] = str(values[i])
-    return labels
-
-
-def coverage_of(rows: GroupRows, thresholds: EvaluationThresholds) -> Coverage:
-    predictions = int(rows.label.size)
-    labelled = int(rows.labelled.sum())
+def coverage_of(hist: Histogram, thresholds: EvaluationThresholds) -> Coverage:
+    predictions, labelled = hist.predictions, hist.labelled
     share = labelled / predictions if predictions else 0.0
     return Coverage(
         predictions=predictions, labelled=labelled, share=share, thin=share < thresholds.min_label_coverage
     )
 
 
-def served_threshold(rows: GroupRows) -> tuple[float, list[str]]:
+def served_threshold(cube: GroupCube) -> tuple[float, list[str]]:
     """The threshold the events were decided at (one per model version; a mix is reported)."""
-    counts = Counter(rows.threshold.tolist())
-    threshold, _ = counts.most_common(1)[0]
+    threshold, _ = cube.thresholds.most_common(1)[0]
     notes = []
-    if len(counts) > 1:
+    if len(cube.thresholds) > 1:
         notes.append(
-            f"events carry {len(counts)} different thresholds; figures use the most common, {threshold}"
+            f"events carry {len(cube.thresholds)} different thresholds; figures use the most common, "
+            f"{threshold}, and each decision is checked against its own"
         )
-    disagreements = int(np.sum((rows.probability >= threshold) != rows.decision))
-    if disagreements:
-        notes.append(f"{disagreements} served decisions disagree with probability >= {threshold}")
+    disagreeing = disagreements(cube.overall)
+    if disagreeing:
+        notes.append(f"{disagreeing} served decisions disagree with probability >= their threshold")
     return float(threshold), notes
 
 
-def _segments(
-    rows: GroupRows, threshold: float, thresholds: EvaluationThresholds
-) -> dict[str, list[SegmentResult]]:
-    labelled = rows.labelled
+def _segments(cube: GroupCube, thresholds: EvaluationThresholds) -> dict[str, list[SegmentResult]]:
     result: dict[str, list[SegmentResult]] = {}
-    for family, values in rows.segment_values.items():
-        labels = np.asarray(segment_labels_of(family, values))
+    for family, segments in sorted(cube.segments.items()):
         entries = []
-        for label in sorted(set(labels.tolist())):
-            in_segment = labels == label
-            known = in_segment & labelled
-            y, p, d = rows.label[known], rows.probability[known], rows.decision[known]
-            realised = classification_metrics(y, p, threshold) if known.any() else None
+        for label, hist in sorted(segments.items()):
+            realised = realised_metrics(hist)
+            metrics = realised.metrics if realised else None
             small = (
-                realised is None
-                or realised.n < MIN_SEGMENT_ROWS
-                or realised.positives < MIN_SEGMENT_POSITIVES
+                metrics is None or metrics.n < MIN_SEGMENT_ROWS or metrics.positives < MIN_SEGMENT_POSITIVES
             )
             entries.append(
                 SegmentResult(
                     family=family,
                     label=label,
-                    predictions=int(in_segment.sum()),
-                    labelled=int(known.sum()),
+                    predictions=hist.predictions,
+                    labelled=hist.labelled,
                     small=small,
-                    realised=realised,
-                    estimated_f1=estimate(
-                        rows.probability[in_segment], rows.decision[in_segment], thresholds
-                    ).f1,
-                    business=business_figures(y, d, thresholds) if known.any() else None,
+                    realised=metrics,
+                    estimated_f1=estimate_of(hist, thresholds).f1,
+                    business=business_of(hist, thresholds),
                 )
             )
         result[family] = entries
@@ -146,7 +122,7 @@ def signals_for(
 
 
 def evaluate_group(
-    rows: GroupRows,
+    cube: GroupCube,
     window: Window,
     *,
     baseline: Baseline | None,
@@ -156,13 +132,12 @@ def evaluate_group(
     computed_at: datetime,
 ) -> GroupResult:
     """All figures of one group; realised ones only over the rows that have an outcome."""
-    threshold, notes = served_threshold(rows)
-    coverage = coverage_of(rows, thresholds)
-    known = rows.labelled
-    y: npt.NDArray[Any] = rows.label[known]
-    p, d = rows.probability[known], rows.decision[known]
-    realised = classification_metrics(y, p, threshold) if coverage.labelled else None
-    business = business_figures(y, d, thresholds) if coverage.labelled else None
+    threshold, notes = served_threshold(cube)
+    hist = cube.overall
+    coverage = coverage_of(hist, thresholds)
+    found = realised_metrics(hist) if coverage.labelled else None
+    realised = found.metrics if found else None
+    business = business_of(hist, thresholds)
     judged = realised is not None and not coverage.thin and coverage.labelled >= thresholds.min_labelled_rows
     if realised is not None and business is not None and judged:
         signals = signals_for(
@@ -176,7 +151,7 @@ def evaluate_group(
             judged=False, reason=f"not judged: {why}", baseline_f1=baseline.f1 if baseline else None
         )
     estimated = assess_trust(
-        estimate(rows.probability, rows.decision, thresholds),
+        estimate_of(hist, thresholds),
         labelled=coverage.labelled,
         labelled_ece=realised.ece if realised else None,
         labelled_base_rate=realised.base_rate if realised else None,
@@ -191,18 +166,19 @@ def evaluate_group(
             f"(< {thresholds.min_label_coverage:.0%}); realised figures are provisional"
         )
     return GroupResult(
-        api_version=rows.api_version,
-        model_version=rows.model_version,
+        api_version=cube.api_version,  # type: ignore[arg-type]
+        model_version=cube.model_version,
         window=window,
         computed_at=computed_at,
         threshold=threshold,
         coverage=coverage,
         realised=realised,
-        reliability=reliability_table(y, p) if coverage.labelled else [],
-        reliability_fine=reliability_table(y, p, bins=RELIABILITY_PLOT_BINS) if coverage.labelled else [],
+        auc_error_bound=found.auc_error_bound if found else None,
+        reliability=reliability(hist, ECE_BINS) if coverage.labelled else [],
+        reliability_fine=reliability(hist, RELIABILITY_PLOT_BINS) if coverage.labelled else [],
         business=business,
         estimated=estimated,
-        segments=_segments(rows, threshold, thresholds),
+        segments=_segments(cube, thresholds),
         signals=signals,
         baseline=baseline,
         notes=notes,

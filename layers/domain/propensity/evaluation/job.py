@@ -1,34 +1,42 @@
 """The evaluation job: every window of the lookback, joined, computed, stored, published, reported.
 
-Called by the weekly Lambda (``functions/evaluate``) and by ``propensity evaluate``. It is
-idempotent: a window's result is rewritten, never appended, so re-running a week changes
-nothing but ``computed_at`` unless new outcomes arrived.
+Called by the weekly Lambda (``functions/evaluate``) and by ``propensity evaluate``. The
+join and the counting run in the query engine (DuckDB locally, Athena in AWS); a window is
+re-joined only when its archive objects or the outcome files that can touch it changed
+(``evaluation.partials``), otherwise its stored cube is reused. It is idempotent: a window's
+result is rewritten, never appended, so re-running a week changes nothing but ``computed_at``
+unless new outcomes arrived.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from propensity.archive.reader import ReadStats, iter_window_events
 from propensity.archive.store import ArchiveStore
 from propensity.constants import ApiVersion
 from propensity.evaluation.baselines import BaselineSource
 from propensity.evaluation.compute import evaluate_group
-from propensity.evaluation.join import JoinStats, join_window
+from propensity.evaluation.cube import file_cube
 from propensity.evaluation.models import GroupResult, RunSummary, Window
+from propensity.evaluation.partials import (
+    OutcomeFile,
+    Partial,
+    PartialStore,
+    ReadCounts,
+    fingerprint_of,
+    plain_rows,
+    window_hours,
+)
 from propensity.evaluation.publish import MetricsPublisher, metric_data
 from propensity.evaluation.report import write_report
 from propensity.evaluation.results import ResultStore
 from propensity.evaluation.windows import as_utc, complete_windows
-from propensity.labels.outcomes import OutcomeBook, load_outcomes
 from propensity.observability import logger
 from propensity.policy.evaluation import EvaluationThresholds
-
-# Firehose files an event under the hour it arrives, a few minutes after its timestamp.
-ARRIVAL_SLACK = timedelta(hours=1)
-UNMATCHED_EXAMPLES = 10
+from propensity.query.engine import Engine
+from propensity.query.sql import evaluation_cube, outcome_files, outcome_summary, window_read_counts
 
 
 @dataclass
@@ -71,30 +79,30 @@ def _initial_track(
     return track
 
 
-def _unmatched(book: OutcomeBook, stats: JoinStats, span_start: datetime) -> list[str]:
-    """Outcomes dated inside the evaluated span whose prediction is not in it.
-
-    Most are predictions that were never archived (a wrong id, a lost event); outcomes of
-    predictions made just before the span also land here, which the report says.
-    """
-    first_day = as_utc(span_start).date()
-    missing = [
-        pid
-        for pid, outcome in book.by_prediction.items()
-        if outcome.outcome_date >= first_day and pid not in stats.matched_ids
-    ]
-    missing += [
-        f"customer_ref={ref}"
-        for ref, outcomes in book.by_customer.items()
-        for o in outcomes
-        if o.outcome_date >= first_day
-        and (o.file_sha256, o.source_row) not in stats.matched_customer_outcomes
-    ]
-    return sorted(missing)
+def _partial(
+    store: ArchiveStore, engine: Engine, window: Window, files: list[OutcomeFile], partials: PartialStore
+) -> tuple[Partial, bool]:
+    """The window's cube: the stored one if nothing it depends on changed, else re-joined."""
+    fingerprint = fingerprint_of(store, window, files)
+    stored = partials.load(window)
+    if stored is not None and stored.fingerprint == fingerprint:
+        return stored, False
+    hours = window_hours(window)
+    rows = engine.run(evaluation_cube(hours, as_utc(window.start), as_utc(window.end)))
+    [counts] = engine.run(window_read_counts(hours, as_utc(window.start), as_utc(window.end)))
+    partial = Partial(
+        window=window,
+        fingerprint=fingerprint,
+        counts=ReadCounts.model_validate({k: int(v or 0) for k, v in counts.items()}),
+        rows=plain_rows(rows),
+    )
+    partials.save(partial)
+    return partial, True
 
 
 def run_evaluation(
     store: ArchiveStore,
+    engine: Engine,
     baselines: BaselineSource,
     publisher: MetricsPublisher,
     thresholds: EvaluationThresholds,
@@ -109,24 +117,39 @@ def run_evaluation(
         if windows
         else complete_windows(run_at, thresholds.window_days, thresholds.lookback_windows)
     )
-    book = load_outcomes(store)
-    results_store = ResultStore(store)
-    read_stats, join_stats = ReadStats(), JoinStats()
+    files = [
+        OutcomeFile(
+            sha256=str(r["file_sha256"]),
+            outcomes=int(r["outcomes"]),
+            last_outcome_date=str(r["last_outcome_date"]),
+        )
+        for r in engine.run(outcome_files())
+        if r["file_sha256"] is not None
+    ]
+    first_day = f"{as_utc(chosen[0].start):%Y-%m-%d}"
+    [book] = engine.run(outcome_summary(first_day))
+    results_store, partials = ResultStore(store), PartialStore(store)
     tracks: dict[tuple[ApiVersion, str], _ModelTrack] = {}
     results: list[GroupResult] = []
     keys: list[str] = []
+    read = ReadCounts()
+    rejoined = reused = labelled = by_customer = 0
     for window in chosen:
-        events = iter_window_events(store, window.start, window.end + ARRIVAL_SLACK, read_stats)
-        for (api, model), rows in join_window(events, book, window, join_stats).items():
-            track = tracks.get((api, model))
+        partial, fresh = _partial(store, engine, window, files, partials)
+        rejoined, reused = rejoined + fresh, reused + (not fresh)
+        for name in ReadCounts.model_fields:
+            setattr(read, name, getattr(read, name) + getattr(partial.counts, name))
+        for (api, model), cube in file_cube(partial.rows).items():
+            labelled += cube.overall.labelled
+            by_customer += cube.overall.by_customer
+            key = (api, model)
+            track = tracks.get(key)  # type: ignore[arg-type]
             if track is None:
-                track = tracks[(api, model)] = _initial_track(
-                    results_store, api, model, chosen[0], thresholds
-                )
+                track = tracks[key] = _initial_track(results_store, api, model, chosen[0], thresholds)  # type: ignore[index,arg-type]
             result = evaluate_group(
-                rows,
+                cube,
                 window,
-                baseline=baselines.baseline(api, model),
+                baseline=baselines.baseline(api, model),  # type: ignore[arg-type]
                 history_conversion=track.conversions_before(window, thresholds.conversion_baseline_windows),
                 inherited_distrust=track.distrust,
                 thresholds=thresholds,
@@ -136,7 +159,8 @@ def run_evaluation(
             keys.append(results_store.save(result))
             results.append(result)
 
-    unmatched = _unmatched(book, join_stats, chosen[0].start)
+    in_span = int(book["ids_in_span"] or 0) + int(book["customer_rows_in_span"] or 0)
+    unmatched = max(in_span - labelled, 0)
     data = metric_data(results, run_at)
     publisher.publish(data)
     notes = []
@@ -144,22 +168,28 @@ def run_evaluation(
         notes.append("no predictions in the evaluated windows")
     if unmatched:
         notes.append(
-            f"{len(unmatched)} outcomes dated in the evaluated span match no prediction in it "
+            f"{unmatched} outcomes dated in the evaluated span match no prediction in it "
             "(unknown prediction ids, or predictions made before the span)"
         )
+    if read.synthetic_events:
+        notes.append(f"{read.synthetic_events} synthetic (probe and hook) events left out of the figures")
     summary = RunSummary(
         run_at=run_at,
         windows=chosen,
-        events_read=join_stats.events,
-        duplicate_events=join_stats.duplicate_events,
-        bad_archive_lines=read_stats.bad_lines,
-        outcomes_loaded=len(book),
-        outcome_files=book.files,
-        outcome_duplicates=book.duplicates,
-        outcome_conflicts=book.conflicts,
-        labelled_by_customer_ref=join_stats.labelled_by_customer_ref,
-        unmatched_outcomes=len(unmatched),
-        unmatched_examples=unmatched[:UNMATCHED_EXAMPLES],
+        events_read=read.window_events,
+        duplicate_events=read.window_rows - read.window_events,
+        bad_archive_lines=read.bad_lines,
+        outcomes_loaded=int(book["ids"] or 0) + int(book["customer_rows"] or 0),
+        outcome_files=int(book["files"] or 0),
+        outcome_duplicates=int(book["duplicates"] or 0),
+        outcome_conflicts=int(book["conflicts"] or 0),
+        labelled_by_customer_ref=by_customer,
+        synthetic_events=read.synthetic_events,
+        windows_rejoined=rejoined,
+        windows_reused=reused,
+        bytes_scanned=engine.log.bytes_scanned,
+        unmatched_outcomes=unmatched,
+        unmatched_examples=[],
         results=results,
         result_keys=keys,
         metrics_published=len(data),
@@ -171,6 +201,7 @@ def run_evaluation(
         "evaluation run complete",
         extra={
             "windows": len(chosen),
+            "rejoined": rejoined,
             "events": summary.events_read,
             "results": len(results),
             "metrics": summary.metrics_published,

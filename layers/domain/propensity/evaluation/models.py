@@ -121,6 +121,8 @@ class GroupResult(BaseModel):
     threshold: float
     coverage: Coverage
     realised: ClassificationMetrics | None
+    # The realised ROC AUC comes from a 1000-bin score histogram: at most this far from the exact one.
+    auc_error_bound: float | None = None
     reliability: list[ReliabilityBin]
     # Finer bins than the ECE's 10, only for the reliability plot (probabilities crowd near 0).
     reliability_fine: list[ReliabilityBin] = Field(default_factory=list)
@@ -145,6 +147,10 @@ class RunSummary(BaseModel):
     outcome_duplicates: int
     outcome_conflicts: int
     labelled_by_customer_ref: int
+    synthetic_events: int = 0
+    windows_rejoined: int = 0
+    windows_reused: int = 0
+    bytes_scanned: int = 0
     unmatched_outcomes: int
     unmatched_examples: list[str]
     results: list[GroupResult]

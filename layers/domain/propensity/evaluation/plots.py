@@ -163,5 +163,14 @@ def trend_png(history: Sequence[GroupResult]) -> bytes | None:
     for axis in axes:
         axis.legend(fontsize=7)
         axis.grid(alpha=0.3)
+    # Fit the axis to the windows: matplotlib's default range for a single date spans years.
+    import matplotlib.dates as mdates
+
+    first = min(r.window.start for r in history)
+    last = max(r.window.end for r in history)
+    pad = (last - first) / 20 or (history[0].window.end - history[0].window.start) / 2
+    axes[2].set_xlim(first - pad, last + pad)
+    axes[2].xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3, maxticks=10))  # type: ignore[no-untyped-call]
+    axes[2].xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))  # type: ignore[no-untyped-call]
     figure.autofmt_xdate()
     return _png(figure, plt)

@@ -23,6 +23,8 @@ from propensity.evaluation.publish import CloudWatchMetricsPublisher, LocalMetri
 from propensity.evaluation.results import EVALUATION_PREFIX
 from propensity.evaluation.windows import as_utc, windows_between
 from propensity.policy.evaluation import EvaluationThresholds
+from propensity.query.engine import Engine
+from propensity.query.factory import open_engine
 from propensity.registry.manifests import manifest_sources
 
 MetricsBackend = Literal["cloudwatch", "local"]
@@ -42,11 +44,14 @@ class EvaluationSettings(BaseModel):
     metrics_backend: MetricsBackend = "cloudwatch"
     metric_namespace: str = METRIC_NAMESPACE
     with_plots: bool = True
+    athena_workgroup: str | None = None
+    glue_database: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> EvaluationSettings:
         """``ARCHIVE_LOCATION``; ``REGISTRY_LOCATION`` and/or ``BASELINES_DIR``; ``EVALUATION_THRESHOLDS``
-        (JSON: the stage's ``evaluation`` block, passed by the CDK construct); ``METRICS_BACKEND``.
+        (JSON: the stage's ``evaluation`` block, passed by the CDK construct); ``METRICS_BACKEND``;
+        for an S3 archive ``ATHENA_WORKGROUP`` and ``GLUE_DATABASE`` (the engine is Athena there).
         """
         if not env.get("ARCHIVE_LOCATION"):
             raise ValueError("evaluation settings: missing environment variable ARCHIVE_LOCATION")
@@ -62,6 +67,8 @@ class EvaluationSettings(BaseModel):
                 "thresholds": json.loads(env.get("EVALUATION_THRESHOLDS") or "{}"),
                 "metrics_backend": env.get("METRICS_BACKEND", "cloudwatch"),
                 "metric_namespace": env.get("POWERTOOLS_METRICS_NAMESPACE", METRIC_NAMESPACE),
+                "athena_workgroup": env.get("ATHENA_WORKGROUP") or None,
+                "glue_database": env.get("GLUE_DATABASE") or None,
             }
         )
 
@@ -104,6 +111,7 @@ def run_requested(
     *,
     publisher: MetricsPublisher | None = None,
     baselines: BaselineSource | None = None,
+    engine: Engine | None = None,
 ) -> RunSummary:
     """Run the job as configured (backends can be injected, as tests and the CLI do)."""
     windows = (
@@ -113,6 +121,10 @@ def run_requested(
     )
     return run_evaluation(
         open_archive(settings.archive_location),
+        engine
+        or open_engine(
+            settings.archive_location, workgroup=settings.athena_workgroup, database=settings.glue_database
+        ),
         baselines or build_baselines(settings),
         publisher or build_publisher(settings),
         settings.thresholds,

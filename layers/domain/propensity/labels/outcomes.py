@@ -8,7 +8,7 @@ Exactly one wins, chosen without regard to listing order:
 3. on a full tie, the larger file content hash, then the later row (arbitrary but stable).
 
 Outcomes that carry only a ``customer_ref`` are kept apart; the evaluation join attributes
-them to a prediction (see ``propensity.evaluation.join``) and then applies the same rule.
+them to a prediction (in SQL: ``propensity.query.sql.evaluation_cube``) with the same rule.
 """
 
 from __future__ import annotations

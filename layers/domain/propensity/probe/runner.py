@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from propensity.alerting.http import HttpResponse, TransportError, request_json
 from propensity.bundle.golden import GoldenCase, GoldenSet
-from propensity.constants import MODEL_VERSION_HEADER, ApiVersion
+from propensity.constants import API_KEY_HEADER, MODEL_VERSION_HEADER, SYNTHETIC_HEADER, ApiVersion
 from propensity.deployment.checks import HttpAnswer, check_contract, check_golden, check_health
 from propensity.deployment.ports import Invocation
 from propensity.probe.golden import rotate
@@ -28,8 +28,8 @@ from propensity.service.v2.models import V2PredictResponse
 
 CheckName = Literal["health", "v1", "v2"]
 # The header a prediction response names its model version in, when the body does not.
-API_KEY_HEADER = "x-api-key"
 PROBE_USER_AGENT = "propensity-synthetic-probe"
+PROBE_SENDER = "probe"  # the synthetic header's value: who sent the request
 
 Http = Callable[..., HttpResponse]
 RESPONSE_MODELS: dict[ApiVersion, type[BaseModel]] = {"v1": V1PredictResponse, "v2": V2PredictResponse}
@@ -88,7 +88,9 @@ class Prober:
     def __init__(self, settings: ProbeSettings, *, api_key: str | None, http: Http = request_json) -> None:
         self.settings = settings
         self.base = settings.api_url.rstrip("/")
-        self.headers = {"user-agent": PROBE_USER_AGENT}
+        # The synthetic header marks the probe's PredictionEvents, so drift, shadow and
+        # evaluation leave them out and count them on their own.
+        self.headers = {"user-agent": PROBE_USER_AGENT, SYNTHETIC_HEADER: PROBE_SENDER}
         if api_key:
             self.headers[API_KEY_HEADER] = api_key
         self._http = http

@@ -100,6 +100,7 @@ class ShadowSummary(BaseModel):
     source_key: str
     lines: int
     bad_lines: int
+    synthetic_events: int = 0  # probe and hook traffic: counted, never rescored
     apis: list[ApiShadowSummary] = Field(default_factory=list)
 
 
@@ -215,9 +216,15 @@ class ShadowScorer:
         """Score one archive object's events with the challenger of each API version they use."""
         stats = ReadStats()
         by_api: dict[ApiVersion, list[PredictionEvent]] = {}
+        synthetic = 0
         for event in iter_object_events(self.store, key, stats):
+            if event.synthetic:  # golden requests are not traffic: comparing on them says nothing
+                synthetic += 1
+                continue
             by_api.setdefault(event.api_version, []).append(event)
-        summary = ShadowSummary(source_key=key, lines=stats.lines, bad_lines=stats.bad_lines)
+        summary = ShadowSummary(
+            source_key=key, lines=stats.lines, bad_lines=stats.bad_lines, synthetic_events=synthetic
+        )
         now = self.clock()
         for api, events in sorted(by_api.items()):
             bundle = self.challengers.get(api)

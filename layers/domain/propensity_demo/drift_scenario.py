@@ -48,6 +48,7 @@ from propensity.drift.runtime import ManifestReferences
 from propensity.drift.state import DailyResult
 from propensity.events import PredictionEvent
 from propensity.features.translate import v1_to_v2
+from propensity.query.duckdb_engine import DuckDBEngine
 from propensity.registry.manifests import RegistryManifests
 from propensity.registry.registry import Registry
 from propensity.registry.storage import LocalBlobStore
@@ -185,6 +186,7 @@ def run_replay_scenario(
     started = time.perf_counter()
     job = DriftJob(
         LocalArchiveStore(archive),
+        DuckDBEngine(archive),
         ManifestReferences(RegistryManifests(registry)),
         LocalMetricsPublisher(workdir / "drift-metrics.jsonl"),
     )

@@ -51,6 +51,7 @@ from propensity.labels.ingest import ingest_all
 from propensity.labels.layout import LABELS_PREFIX
 from propensity.labels.models import IngestionResult
 from propensity.policy.evaluation import EvaluationThresholds
+from propensity.query.duckdb_engine import DuckDBEngine
 from propensity.registry.manifests import RegistryManifests
 from propensity.registry.registry import Registry
 from propensity.registry.storage import LocalBlobStore
@@ -345,6 +346,7 @@ def run_scenario(
     clock = time.perf_counter()
     summary = run_evaluation(
         store,
+        DuckDBEngine(archive),
         ManifestBaselines(RegistryManifests(registry)),
         LocalMetricsPublisher(archive / "evaluation" / "metrics.jsonl"),
         thresholds or EvaluationThresholds(),

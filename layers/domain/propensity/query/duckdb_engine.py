@@ -1,0 +1,106 @@
+"""DuckDB over the local archive folder: ``predictions/YYYY/MM/DD/HH/*.gz`` and ``outcomes/accepted/``.
+
+For each query the engine defines the two tables as views over exactly the files the query
+needs (the hours it names: the same pruning Athena's partition projection does), with the
+columns and types of ``query.schema``. Malformed lines become rows of NULLs, as with the
+Glue table's ``ignore.malformed.json``, so both engines count bad lines alike.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from propensity.labels.layout import ACCEPTED_PREFIX
+from propensity.query.engine import Engine, QueryError, QueryStats, Row
+from propensity.query.schema import (
+    OUTCOME_COLUMNS,
+    OUTCOMES_TABLE,
+    PARTITION_COLUMN,
+    PREDICTION_COLUMNS,
+    PREDICTIONS_TABLE,
+    Column,
+    duckdb_type,
+)
+from propensity.query.sql import Query, literal
+
+ARCHIVE_SUFFIXES = (".gz", ".jsonl", ".json", ".ndjson")
+
+
+def _columns_spec(columns: tuple[Column, ...]) -> str:
+    return "{" + ", ".join(f"{literal(c.name)}: {literal(duckdb_type(c.hive))}" for c in columns) + "}"
+
+
+def _empty(columns: tuple[Column, ...], extra: str = "") -> str:
+    casts = ", ".join(f'CAST(NULL AS {duckdb_type(c.hive)}) AS "{c.name}"' for c in columns)
+    return f"SELECT {casts}{extra} WHERE FALSE"
+
+
+class DuckDBEngine(Engine):
+    """Queries over an archive folder, in process. ``threads`` caps DuckDB's worker threads."""
+
+    def __init__(self, root: Path | str, *, threads: int | None = None, memory_limit: str = "512MB") -> None:
+        super().__init__()
+        import duckdb  # only where DuckDB is the engine: the Lambda jobs use Athena
+
+        self.root = Path(root)
+        self.connection = duckdb.connect(config={"memory_limit": memory_limit})
+        if threads is not None:
+            self.connection.execute(f"SET threads TO {int(threads)}")
+
+    def _hour_files(self, dt: str) -> list[Path]:
+        folder = self.root / "predictions" / dt
+        if not folder.is_dir():
+            return []
+        return sorted(
+            p
+            for p in folder.iterdir()
+            if p.is_file() and not p.name.startswith(".") and p.name.endswith(ARCHIVE_SUFFIXES)
+        )
+
+    def _define(self, query: Query) -> int:
+        """Create the views the query reads; returns the bytes of the files behind them."""
+        files = [path for dt in query.hours for path in self._hour_files(dt)]
+        scanned = sum(p.stat().st_size for p in files)
+        dt_from_path = (
+            f", regexp_extract(filename, 'predictions/([0-9]{{4}}/[0-9]{{2}}/[0-9]{{2}}/[0-9]{{2}})/', 1) "
+            f"AS {PARTITION_COLUMN}"
+        )
+        if files:
+            names = ", ".join(f'"{c.name}"' for c in PREDICTION_COLUMNS)
+            source = (
+                f"SELECT {names}{dt_from_path} FROM read_json([{', '.join(literal(str(p)) for p in files)}], "
+                f"format='newline_delimited', columns={_columns_spec(PREDICTION_COLUMNS)}, "
+                "ignore_errors=true, filename=true, hive_partitioning=false, maximum_object_size=16777216)"
+            )
+        else:
+            source = _empty(PREDICTION_COLUMNS, f", CAST(NULL AS VARCHAR) AS {PARTITION_COLUMN}")
+        self.connection.execute(f"CREATE OR REPLACE TEMP VIEW {PREDICTIONS_TABLE} AS {source}")
+        if query.reads_outcomes:
+            folder = self.root / ACCEPTED_PREFIX
+            outcome_files = sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
+            scanned += sum(p.stat().st_size for p in outcome_files)
+            if outcome_files:
+                source = (
+                    f"SELECT * FROM read_json([{', '.join(literal(str(p)) for p in outcome_files)}], "
+                    f"format='newline_delimited', columns={_columns_spec(OUTCOME_COLUMNS)}, "
+                    "ignore_errors=true)"
+                )
+            else:
+                source = _empty(OUTCOME_COLUMNS)
+            self.connection.execute(f"CREATE OR REPLACE TEMP VIEW {OUTCOMES_TABLE} AS {source}")
+        return scanned
+
+    def run(self, query: Query) -> list[Row]:
+        import duckdb
+
+        started = time.perf_counter()
+        try:
+            scanned = self._define(query)
+            cursor = self.connection.execute(query.sql)
+            names = [d[0] for d in cursor.description or []]
+            rows: list[Row] = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+        except duckdb.Error as error:
+            raise QueryError(f"{query.name}: {error}") from error
+        self.log.queries.append(QueryStats(query.name, time.perf_counter() - started, scanned, len(rows)))
+        return rows
