@@ -14,9 +14,9 @@ CASES = [
 
 
 def test_consecutive_runs_cover_every_case_without_repeats():
-    # Given the runs of 8 consecutive minutes, 3 cases each
+    # Given 8 consecutive runs 30 s apart (two per scheduled minute), 3 cases each
     start = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)
-    runs = [rotate(CASES, 3, run_index(start + timedelta(minutes=m), 1)) for m in range(8)]
+    runs = [rotate(CASES, 3, run_index(start + timedelta(seconds=30 * m), 30)) for m in range(8)]
 
     # Then together they sent every one of the 24 cases exactly once
     sent = [case.name for run in runs for case in run]

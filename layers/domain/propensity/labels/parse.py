@@ -11,7 +11,8 @@ line 0 and no rows.
 Size limit: a label file's text (after gunzip) is at most ``MAX_LABEL_TEXT_BYTES`` (32 MiB,
 about 700,000 rows of a typical export). Decompression is streamed and stops one byte past
 the limit, so a small "gzip bomb" costs at most the limit in memory, not what it expands to;
-the ingestion function (512 MB) holds a file at the limit with room to spare
+peak memory of decompression is at most about twice the limit (the output buffer grows by
+copying), so the ingestion function (512 MB) holds a file at the limit with room to spare
 (docs/reliability.md has the measured peak).
 """
 
