@@ -21,7 +21,8 @@ def dead_letter_alarm_spec(
         key=key,
         anchor=anchor,
         tier=tier,
-        summary=f"{what} failed after Lambda's retries and waits in {queue.queue_name} (redrive it)",
+        summary=f"{what} failed after Lambda's retries and waits in {function.dead_letter_queue_name} "
+        "(redrive it)",
         metric=queue.metric_approximate_number_of_messages_visible(
             period=cdk.Duration.minutes(5), statistic=cloudwatch.Stats.MAXIMUM, label="failed events queued"
         ),

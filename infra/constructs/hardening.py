@@ -12,9 +12,9 @@ with ``checkov_skip`` and its reason; ``tests/infra/test_checkov.py`` lists what
 
 from __future__ import annotations
 
+import aws_cdk as cdk
 import jsii
 from aws_cdk import IAspect
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import IConstruct
 
@@ -41,7 +41,11 @@ class Hardening:
     def visit(self, node: IConstruct) -> None:
         if isinstance(node, logs.CfnLogGroup) and node.kms_key_id is None:
             node.kms_key_id = function_key(node).key_arn
-        elif isinstance(node, lambda_.CfnFunction) and any(h in node.node.path for h in CDK_HANDLERS):
+        elif (
+            isinstance(node, cdk.CfnResource)
+            and node.cfn_resource_type == "AWS::Lambda::Function"
+            and any(h in node.node.path for h in CDK_HANDLERS)
+        ):
             metadata = node.get_metadata("checkov") or {}
             if not metadata.get("skip"):
                 for check in ("CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_173"):

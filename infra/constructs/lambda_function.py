@@ -103,8 +103,12 @@ class LambdaFunction(Construct):
         )
         # ``failures_routed_by``: an on-failure destination configured by the caller. A
         # dead-letter queue as well would receive every failure a second time.
+        self.function_name = function_name
+        self.dead_letter_queue_name = f"{function_name}-dlq"
         self.dead_letter_queue: sqs.Queue | None = (
-            None if failures_routed_by else dead_letter_queue(self, "DeadLetters", f"{function_name}-dlq")
+            None
+            if failures_routed_by
+            else dead_letter_queue(self, "DeadLetters", self.dead_letter_queue_name)
         )
         self.role = iam.Role(
             self,

@@ -67,9 +67,15 @@ def original_event(body: str) -> tuple[dict[str, Any], str | None]:
     return document, None
 
 
-def receive(sqs: Any, queue_url: str, *, limit: int) -> list[DeadLetter | str]:
-    """Up to ``limit`` messages (a :class:`DeadLetter`, or the id of one that is unreadable)."""
-    received: list[DeadLetter | str] = []
+@dataclass(frozen=True)
+class Unreadable:
+    message_id: str
+    receipt_handle: str
+
+
+def receive(sqs: Any, queue_url: str, *, limit: int) -> list[DeadLetter | Unreadable]:
+    """Up to ``limit`` messages: a :class:`DeadLetter` each, or :class:`Unreadable`."""
+    received: list[DeadLetter | Unreadable] = []
     while len(received) < limit:
         response = sqs.receive_message(
             QueueUrl=queue_url,
@@ -93,7 +99,7 @@ def receive(sqs: Any, queue_url: str, *, limit: int) -> list[DeadLetter | str]:
                     "unreadable dead letter left in the queue",
                     extra={"message_id": message["MessageId"], "error": str(problem)},
                 )
-                received.append(message["MessageId"])
+                received.append(Unreadable(message["MessageId"], message["ReceiptHandle"]))
                 continue
             received.append(DeadLetter(message["MessageId"], message["ReceiptHandle"], event, arn, error))
     return received
@@ -102,20 +108,29 @@ def receive(sqs: Any, queue_url: str, *, limit: int) -> list[DeadLetter | str]:
 def redrive(
     sqs: Any, queue_url: str, handle: Callable[[DeadLetter], None], *, limit: int = 100
 ) -> RedriveSummary:
-    """Hand each queued event to ``handle``; delete it only when ``handle`` returned."""
+    """Hand each queued event to ``handle``; delete it only when ``handle`` returned.
+
+    Messages that failed or are unreadable are made visible again at the end (not during the
+    run, which would receive them a second time), so the next redrive sees them at once.
+    """
     summary = RedriveSummary()
+    kept: list[str] = []
     for item in receive(sqs, queue_url, limit=limit):
-        if isinstance(item, str):
+        if isinstance(item, Unreadable):
             summary.unreadable += 1
-            summary.errors.append(f"{item}: unreadable, left in the queue")
+            summary.errors.append(f"{item.message_id}: unreadable, left in the queue")
+            kept.append(item.receipt_handle)
             continue
         try:
             handle(item)
         except Exception as error:  # reported per message; the message stays for the next try
             summary.failed += 1
-            summary.errors.append(f"{item.message_id}: {type(error).__name__}: {error}")
+            summary.errors.append(f"{item.message_id}: {type(error).__name__}: {str(error)[:300]}")
             logger.warning("redrive of a dead letter failed", extra={"message_id": item.message_id})
+            kept.append(item.receipt_handle)
             continue
         sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=item.receipt_handle)
         summary.redriven += 1
+    for receipt in kept:
+        sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=receipt, VisibilityTimeout=0)
     return summary

@@ -16,6 +16,7 @@ import pytest
 from propensity.cli import main
 from propensity.labels.ingest import ingest_object
 from propensity.labels.parse import (
+    MAX_LABEL_ROWS,
     MAX_LABEL_TEXT_BYTES,
     UnreadableFileError,
     gunzip_bounded,
@@ -120,8 +121,16 @@ def test_a_gzip_bomb_is_rejected_with_the_reason_and_memory_stays_bounded():
     # Then it is rejected whole, saying why, having held at most about twice the limit (the
     # output buffer's last growth copies it), not the gigabyte it claims
     assert parsed.valid == [] and parsed.rejects[0].row == 0
-    assert "more than the 33,554,432-byte limit" in parsed.rejects[0].reason
+    assert "more than the 16,777,216-byte limit" in parsed.rejects[0].reason
     assert peak < MAX_LABEL_TEXT_BYTES * 2.2, f"peak {peak / 2**20:.0f} MiB"
+
+
+def test_a_file_over_the_row_limit_is_rejected_whole_asking_to_split_it():
+    data = csv_bytes(*[f"p-{i},no,2026-03-01" for i in range(MAX_LABEL_ROWS + 1)])
+    parsed = parse_label_file("labels/big.csv", data, "csv", TODAY)
+    assert parsed.valid == [] and [r.row for r in parsed.rejects] == [0]
+    assert "more than 100,000 rows (split it" in parsed.rejects[0].reason
+    assert len(parse_label_file("labels/ok.csv", csv_bytes(*GOOD), "csv", TODAY).valid) == 2
 
 
 def test_gzip_members_concatenated_padding_and_truncation():
@@ -147,7 +156,7 @@ def test_an_oversized_plain_file_is_rejected_whole_without_being_parsed(store):
     record = ingest_object(store, "labels/huge.csv").record
     # Then nothing is kept, the record says why and counts it as rejected whole
     assert (record.accepted, record.rejected, record.fully_rejected) == (0, 1, True)
-    assert "larger than the 33,554,432-byte limit" in store.get(record.rejects_key).decode()
+    assert "larger than the 16,777,216-byte limit" in store.get(record.rejects_key).decode()
 
 
 @pytest.mark.parametrize(
