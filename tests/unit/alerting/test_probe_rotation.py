@@ -28,7 +28,8 @@ def test_rotation_wraps_around_and_small_sets_are_sent_whole():
     assert rotate(CASES[:2], 3, 7) == CASES[:2]
 
 
-def test_run_index_counts_schedule_periods():
+def test_run_index_counts_run_intervals():
     moment = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)
-    assert run_index(moment + timedelta(minutes=5), 5) == run_index(moment, 5) + 1
-    assert run_index(moment + timedelta(seconds=59), 1) == run_index(moment, 1)
+    assert run_index(moment + timedelta(minutes=5), 300) == run_index(moment, 300) + 1
+    assert run_index(moment + timedelta(seconds=29), 30) == run_index(moment, 30)
+    assert run_index(moment + timedelta(seconds=30), 30) == run_index(moment, 30) + 1
