@@ -67,12 +67,12 @@ S3_SHAPES: list[tuple[str, Any]] = [
     ),
     ("SNS event into an S3 function", sns_event({"AlarmName": "x"})),
     ("EventBridge schedule into an S3 function", scheduled_event()),
+    ("key over S3's 1024 bytes", s3_event(BUCKET, ["labels/" + "a" * 4000 + ".csv"])),
 ]
 # S3 notifications that are well formed but must not lead anywhere harmful (accepted, ignored or per-key failures).
 S3_HOSTILE: list[tuple[str, Any]] = [
     ("another bucket", s3_event("someone-elses-bucket", ["labels/a.csv"])),
     ("path traversal key", s3_event(BUCKET, ["labels/..%2F..%2Fetc%2Fpasswd.csv"])),
-    ("key over S3's 1024 bytes", s3_event(BUCKET, ["labels/" + "a" * 4000 + ".csv"])),
     ("10,000 records", s3_event(BUCKET, [f"labels/f{i}.csv" for i in range(10_000)])),
     ("not a label file", s3_event(BUCKET, ["labels/readme.txt", "predictions/2026/11/26/07/x.gz"])),
     ("s3:TestEvent", {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": BUCKET}),
