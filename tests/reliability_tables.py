@@ -90,6 +90,12 @@ def rows() -> list[tuple[str, str, int, str]]:
             "raised, never taken for 'exists' or 'absent'; the retry writes once",
         ),
         ("labels", "the same file ingested by 4 processes at once", 1, "recorded once, 3 duplicates"),
+        (
+            "labels (handler, moto S3)",
+            "S3 failing on one file of a batch, then recovering",
+            1,
+            "the invocation fails after the other file went in; the retry ingests it, the other a duplicate",
+        ),
     ]
     return table
 
