@@ -11,7 +11,7 @@ export CDK_DISABLE_VERSION_CHECK := true
 STAGE ?= dev
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup run test lint format typecheck unit models synth bench clean
+.PHONY: setup run test lint format typecheck unit models synth bench clean checkov
 
 setup: $(STAMP)
 
@@ -40,10 +40,20 @@ format:
 typecheck:
 	$(BIN)/mypy layers/domain/propensity functions infra
 
-unit:
+unit: checkov
 	$(BIN)/pytest
 
 test: lint typecheck unit
+
+# checkov (IaC scan of the synthesized templates, tests/infra/test_checkov.py) in a venv of its
+# own: its dependency pins conflict with the project's (see requirements/checkov.txt).
+CHECKOV_VENV := .venv-checkov
+checkov: $(CHECKOV_VENV)/.installed
+
+$(CHECKOV_VENV)/.installed: requirements/checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements/checkov.txt
+	touch $@
 
 # Each API version ships its registry's champion: train one on a fresh clone (first run only).
 models: setup
@@ -62,4 +72,4 @@ bench: setup
 	$(BIN)/python -m tests.perf.run_benchmarks
 
 clean:
-	rm -rf cdk.out .mypy_cache .ruff_cache .pytest_cache layers/build
+	rm -rf cdk.out .mypy_cache .ruff_cache .pytest_cache layers/build $(CHECKOV_VENV)

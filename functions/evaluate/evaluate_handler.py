@@ -12,6 +12,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from propensity.boundary import parse_event
 from propensity.evaluation.runtime import (
     EvaluationRequest,
     EvaluationSettings,
@@ -26,5 +27,5 @@ SETTINGS = EvaluationSettings.from_env(os.environ)
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request = EvaluationRequest.from_event(event)
+    request = parse_event(EvaluationRequest.from_event, event, function="evaluate")
     return summary_response(run_requested(request, SETTINGS))

@@ -11,6 +11,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from propensity.boundary import parse_event
 from propensity.labels.runtime import (
     LabelSettings,
     ingest_keys,
@@ -27,4 +28,5 @@ STORE = open_label_store(SETTINGS)
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return ingest_response(ingest_keys(STORE, keys_from_s3_event(event, SETTINGS)))
+    keys = parse_event(lambda e: keys_from_s3_event(e, SETTINGS), event, function="labels")
+    return ingest_response(ingest_keys(STORE, keys))

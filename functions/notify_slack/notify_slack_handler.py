@@ -22,4 +22,9 @@ NOTIFIER = slack_notifier(SETTINGS)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle_alarm_event(event, NOTIFIER.notify, channel="slack")
+    return handle_alarm_event(
+        event,
+        NOTIFIER.notify,
+        channel="slack",
+        remaining_s=lambda: context.get_remaining_time_in_millis() / 1000,
+    )

@@ -12,6 +12,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from propensity.boundary import codedeploy_hook_ids, parse_event
 from propensity.bundle.golden import GoldenSet
 from propensity.deployment.aws import aws_ports
 from propensity.deployment.hooks import run_pre_traffic
@@ -26,9 +27,10 @@ DEPLOYMENTS, INVOKER = aws_ports()
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    deployment_id, hook_id = parse_event(codedeploy_hook_ids, event, function="pretraffic")
     report = run_pre_traffic(
-        event["DeploymentId"],
-        event["LifecycleEventHookExecutionId"],
+        deployment_id,
+        hook_id,
         settings=SETTINGS,
         golden=GOLDEN,
         deployments=DEPLOYMENTS,

@@ -1,4 +1,5 @@
-"""Synthetic probe (EventBridge schedule): /health, /v1/predict and /v2/predict with golden requests.
+"""Synthetic probe (EventBridge schedule, once a minute, two runs 30 s apart): /health,
+/v1/predict and /v2/predict with golden requests.
 
 Publishes ProbeSuccess / ProbeLatency metrics (the critical probe alarm watches them). The
 golden sets of the deployed bundles ship next to this file.
@@ -13,8 +14,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from propensity.alerting.aws import secrets_manager_store
 from propensity.observability import logger, metrics, tracer
+from propensity.probe.cadence import probe_invocation
 from propensity.probe.golden import load_golden_sets
-from propensity.probe.publish import probe_once
 from propensity.probe.settings import ProbeSettings
 
 SETTINGS = ProbeSettings.from_env()
@@ -26,9 +27,12 @@ SECRETS = secrets_manager_store(SETTINGS.region)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    report = probe_once(SETTINGS, GOLDENS, SECRETS)
+    reports = probe_invocation(
+        SETTINGS, GOLDENS, SECRETS, remaining_s=lambda: context.get_remaining_time_in_millis() / 1000
+    )
     return {
-        "ok": report.ok,
-        "requests": report.requests,
-        "failures": [f.model_dump(mode="json") for f in report.failures()],
+        "ok": bool(reports) and all(r.ok for r in reports),
+        "runs": len(reports),
+        "requests": sum(r.requests for r in reports),
+        "failures": [f.model_dump(mode="json") for r in reports for f in r.failures()],
     }

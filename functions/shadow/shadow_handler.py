@@ -7,6 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from propensity.boundary import parse_event
 from propensity.observability import logger, tracer
 from propensity.shadow.runtime import ShadowSettings, archive_keys, build_scorer, shadow_keys
 
@@ -18,4 +19,4 @@ SCORER = build_scorer(SETTINGS)
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return shadow_keys(SCORER, archive_keys(event))
+    return shadow_keys(SCORER, parse_event(archive_keys, event, function="shadow"))

@@ -195,7 +195,8 @@ def alarm_catalogue(w: Watched, t: AlarmThresholds) -> list[AlarmSpec]:
         )
     )
     if d.probe_service:
-        probe_period = _minutes(w.probe_schedule_minutes)
+        # One run per period (high-resolution metric): 3 failed periods = 3 failed runs in a row.
+        probe_period = cdk.Duration.seconds(t.probe_interval_seconds)
         probe = {"service": d.probe_service}
         specs.append(
             AlarmSpec(

@@ -41,6 +41,10 @@ ASYNC_RETRIES = 2
 # An alert older than this is stale: it goes to the DLQ rather than paging hours late.
 MAX_EVENT_AGE = cdk.Duration.hours(1)
 DLQ_RETENTION = cdk.Duration.days(14)
+# An alarm storm (a region-wide outage fires many at once) must not queue pages behind each
+# other; beyond this, Lambda keeps the throttled events and retries them within MAX_EVENT_AGE.
+NOTIFIER_CONCURRENCY = 10
+ROUTED = "the alert dead-letter queue (`propensity alerts-redrive` resends them)"
 
 
 def suppress_key_grant_wildcards(role: iam.IRole) -> None:
@@ -187,6 +191,8 @@ class AlertRouting(Construct):
             timeout=notifier_timeout(policy),
             architecture=architecture,
             log_retention=log_retention,
+            reserved_concurrency=NOTIFIER_CONCURRENCY,
+            failures_routed_by=ROUTED,
             description="Critical alarms to PagerDuty (Events API v2: trigger, resolve, dedup by alarm ARN)",
         )
         routing_key.grant_read(self.pagerduty.role)
@@ -203,6 +209,8 @@ class AlertRouting(Construct):
             timeout=notifier_timeout(policy),
             architecture=architecture,
             log_retention=log_retention,
+            reserved_concurrency=NOTIFIER_CONCURRENCY,
+            failures_routed_by=ROUTED,
             description="Critical and warning alarms to Slack (incoming webhook)",
         )
         webhook.grant_read(self.slack.role)
@@ -239,6 +247,8 @@ class AlertRouting(Construct):
             timeout=cdk.Duration.minutes(2),
             architecture=architecture,
             log_retention=log_retention,
+            reserved_concurrency=1,
+            failures_routed_by=ROUTED,
             description="Daily digest of the last 24 hours (alarms of every tier, traffic, latency, errors)",
         )
         webhook.grant_read(self.digest.role)

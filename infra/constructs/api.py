@@ -18,6 +18,7 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from infra.config import ApiConfig, ConsumerConfig
+from infra.constructs.lambda_function import checkov_skip
 from infra.constructs.nag import managed_policy_arn
 from infra.constructs.retention import retention_days
 from infra.constructs.waf import ApiFirewall
@@ -105,6 +106,12 @@ class PredictionApi(Construct):
         cfn_api.security_policy = settings.security_policy
         cfn_api.endpoint_access_mode = "STRICT"
         self.stage = self.api.deployment_stage
+        checkov_skip(
+            self.stage.node.default_child,  # type: ignore[arg-type]
+            "CKV_AWS_120",
+            "Every call is a POST of one customer's features: nothing to cache (and a cache would keep "
+            "customer data in API Gateway, from 0.02 USD an hour)",
+        )
 
         validator = apigateway.RequestValidator(
             self,

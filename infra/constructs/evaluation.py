@@ -36,6 +36,7 @@ from constructs import Construct
 from infra.config import StageConfig
 from infra.constructs.alarms import AlarmSpec, OperationalAlarms
 from infra.constructs.archive import ArchiveQuery
+from infra.constructs.dead_letters import dead_letter_alarm_spec
 from infra.constructs.drift import (
     DEFAULT_RUNBOOK_URL,
     grant_registry_read,
@@ -286,11 +287,19 @@ class Evaluation(Construct):
             self,
             "Alarms",
             name_prefix=prefix,
-            specs=evaluation_alarm_specs(
-                config,
-                self.evaluate.function.metric_errors(period=ALARM_PERIOD, statistic="Sum"),
-                self.labels.function.metric_errors(period=ALARM_PERIOD, statistic="Sum"),
-            ),
+            specs=[
+                *evaluation_alarm_specs(
+                    config,
+                    self.evaluate.function.metric_errors(period=ALARM_PERIOD, statistic="Sum"),
+                    self.labels.function.metric_errors(period=ALARM_PERIOD, statistic="Sum"),
+                ),
+                dead_letter_alarm_spec(
+                    self.labels,
+                    key="label-ingestion-dlq-warning",
+                    anchor="label-ingestion-dlq-warning",
+                    what="An outcome file notification",
+                ),
+            ],
             topics=dict(topics),
             runbook_url=runbook_url or str(self.node.try_get_context("runbook_url") or DEFAULT_RUNBOOK_URL),
         ).alarms

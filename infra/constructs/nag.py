@@ -13,7 +13,11 @@ from constructs import IConstruct
 
 
 def add_nag_checks(scope: IConstruct) -> None:
-    """AwsSolutions checks on every resource under ``scope`` (an app or a stack)."""
+    """AwsSolutions checks on every resource under ``scope`` (an app or a stack), after the
+    project's own hardening (encrypted log groups, answers for CDK's handlers)."""
+    from infra.constructs.hardening import Hardening
+
+    cdk.Aspects.of(scope).add(Hardening())
     cdk.Aspects.of(scope).add(AwsSolutionsChecks(verbose=True))
 
 

@@ -19,6 +19,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
+from infra.constructs.function_key import function_key
 from infra.constructs.lambda_function import LambdaFunction
 from infra.packaging import bundled_code_dir
 from propensity.bundle.manifest import GOLDEN_FILE
@@ -28,6 +29,27 @@ from propensity.probe.golden import golden_file_name
 
 PROBE_CASES_PER_RUN = 3
 PROBE_REQUEST_TIMEOUT_S = 5.0
+MAX_RUNS_PER_INVOCATION = 6
+
+
+def probe_cadence(
+    schedule_minutes: int, interval_seconds: int, requests_per_run: int
+) -> tuple[int, float, int]:
+    """(runs per invocation, per-request timeout, function timeout) for a probe every
+    ``interval_seconds`` from a schedule every ``schedule_minutes``.
+
+    A whole run (every request timing out) fits in the interval, and the invocation ends
+    before the next one starts: the probe never overlaps itself (its concurrency is 1).
+    """
+    period = 60 * schedule_minutes
+    runs = period // interval_seconds
+    if runs * interval_seconds != period or not 1 <= runs <= MAX_RUNS_PER_INVOCATION:
+        raise ValueError(
+            f"probe: a run every {interval_seconds} s does not divide a schedule of {schedule_minutes} min "
+            f"into 1 to {MAX_RUNS_PER_INVOCATION} runs"
+        )
+    request_timeout = min(PROBE_REQUEST_TIMEOUT_S, (interval_seconds - 2) / requests_per_run)
+    return runs, round(request_timeout, 2), period - 1
 
 
 class SyntheticProbe(Construct):
@@ -58,6 +80,7 @@ class SyntheticProbe(Construct):
             "ApiKeySecret",
             secret_name=api_key_secret_name,
             description="API key of the synthetic probe (its own consumer of the API)",
+            encryption_key=function_key(self),
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 exclude_punctuation=True, password_length=40
             ),
@@ -95,7 +118,9 @@ class SyntheticProbe(Construct):
         golden = {golden_file_name(a): path / GOLDEN_FILE for a, path in sorted(bundle_dirs.items())}
         label = "-".join(model_versions[a] for a in sorted(model_versions))
         self.service_name = f"{name_prefix}-probe"
-        timeout_s = PROBE_REQUEST_TIMEOUT_S * requests_per_run + 10
+        runs, request_timeout_s, timeout_s = probe_cadence(
+            schedule_minutes, thresholds.probe_interval_seconds, requests_per_run
+        )
         self.code_dir = bundled_code_dir("probe", golden, label)
         self.function = LambdaFunction(
             self,
@@ -111,12 +136,13 @@ class SyntheticProbe(Construct):
                 "PROBE_APIS": ",".join(sorted(bundle_dirs)),
                 "PROBE_CASES_PER_RUN": str(PROBE_CASES_PER_RUN),
                 "PROBE_SCHEDULE_MINUTES": str(schedule_minutes),
-                "PROBE_TIMEOUT_S": repr(PROBE_REQUEST_TIMEOUT_S),
+                "PROBE_RUNS_PER_INVOCATION": str(runs),
+                "PROBE_TIMEOUT_S": repr(request_timeout_s),
                 "PROBE_LATENCY_BUDGET_MS": repr(thresholds.probe_latency_budget_ms),
                 "PROBE_PROBABILITY_TOLERANCE": repr(thresholds.probe_probability_tolerance),
             },
             memory_mb=256,
-            timeout=cdk.Duration.seconds(int(timeout_s)),
+            timeout=cdk.Duration.seconds(timeout_s),
             architecture=architecture,
             log_retention=log_retention,
             # One run at a time: a slow API must not pile probes on top of each other.

@@ -166,7 +166,7 @@ def test_alarms_watch_the_right_metrics(template):
         "ProbeSuccess",
         [{"Name": "service", "Value": f"{PREFIX}-probe"}],
         "Minimum",
-        60,
+        AlarmThresholds().probe_interval_seconds,  # one run per period: 3 periods = 3 runs in a row
     )
     traffic = alarms[f"{PREFIX}-no-traffic-critical"]
     expression = next(m["Expression"] for m in traffic["Metrics"] if m.get("ReturnData"))

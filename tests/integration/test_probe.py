@@ -202,7 +202,7 @@ def test_a_correct_api_passes_and_the_handler_publishes_success(api, tmp_path, m
     metrics.clear_metrics()
 
     # Then it passed, every request carried the probe's key and went under the stage path
-    assert result == {"ok": True, "requests": 7, "failures": []}
+    assert result == {"ok": True, "runs": 1, "requests": 7, "failures": []}
     assert {r.headers.get("x-api-key") for r in api.requests} == {"PROBEKEY0123456789abcdefghij"}
     # And every request carries the synthetic header, so its events stay out of drift and evaluation
     assert {r.headers.get("x-propensity-synthetic") for r in api.requests} == {"probe"}

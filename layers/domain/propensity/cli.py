@@ -194,7 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args))
-    except (RuntimeError, ValueError, KeyError) as error:
+    except (RuntimeError, ValueError, KeyError, OSError) as error:
+        # OSError: a path that does not exist or cannot be read is the caller's mistake too.
         print(f"error: {error}", file=sys.stderr)
         return 1
 

@@ -14,9 +14,9 @@ CASES = [
 
 
 def test_consecutive_runs_cover_every_case_without_repeats():
-    # Given the runs of 8 consecutive minutes, 3 cases each
+    # Given 8 consecutive runs 30 s apart (two per scheduled minute), 3 cases each
     start = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)
-    runs = [rotate(CASES, 3, run_index(start + timedelta(minutes=m), 1)) for m in range(8)]
+    runs = [rotate(CASES, 3, run_index(start + timedelta(seconds=30 * m), 30)) for m in range(8)]
 
     # Then together they sent every one of the 24 cases exactly once
     sent = [case.name for run in runs for case in run]
@@ -28,7 +28,8 @@ def test_rotation_wraps_around_and_small_sets_are_sent_whole():
     assert rotate(CASES[:2], 3, 7) == CASES[:2]
 
 
-def test_run_index_counts_schedule_periods():
+def test_run_index_counts_run_intervals():
     moment = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)
-    assert run_index(moment + timedelta(minutes=5), 5) == run_index(moment, 5) + 1
-    assert run_index(moment + timedelta(seconds=59), 1) == run_index(moment, 1)
+    assert run_index(moment + timedelta(minutes=5), 300) == run_index(moment, 300) + 1
+    assert run_index(moment + timedelta(seconds=29), 30) == run_index(moment, 30)
+    assert run_index(moment + timedelta(seconds=30), 30) == run_index(moment, 30) + 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from propensity.alerting.http import HttpResponse, TransportError
-from propensity.alerting.retry import DeliveryError, RetryPolicy, deliver
+from propensity.alerting.retry import DeliveryError, RetryPolicy, deliver, redacted
 
 
 class Script:
@@ -45,15 +45,72 @@ def test_server_errors_and_timeouts_are_retried_with_exponential_backoff():
     assert send.timeouts == [2, 2, 2, 2]
 
 
-def test_rate_limiting_honours_retry_after_within_the_cap():
+def test_retry_after_is_honoured_in_full_when_the_invocation_has_time_for_it():
+    # Given a provider rate limiting twice, 2 s then 60 s (beyond the 3 s backoff cap)
     send = Script(
         HttpResponse(429, headers={"retry-after": "2"}),
         HttpResponse(429, headers={"retry-after": "60"}),
         HttpResponse(200, b"ok"),
     )
     slept = []
+    # When the invocation has 5 minutes left
+    deliver(send, target="Slack", policy=NO_JITTER, sleep=slept.append, remaining_s=lambda: 300.0)
+    # Then both waits are what the provider asked for, not the backoff cap
+    assert slept == [2.0, 60.0]
+
+
+def test_a_retry_after_beyond_the_remaining_time_hands_back_to_lambdas_retry():
+    # Given a provider asking for 60 s while the invocation has 30 s left
+    send = Script(HttpResponse(429, b'{"status":"throttled"}', headers={"retry-after": "60"}))
+    slept = []
+    # When / Then delivery fails at once (retryable), without waiting into the function's timeout
+    with pytest.raises(DeliveryError, match="more than this invocation has left") as raised:
+        deliver(send, target="PagerDuty", policy=NO_JITTER, sleep=slept.append, remaining_s=lambda: 30.0)
+    assert slept == [] and raised.value.retryable and raised.value.status == 429
+    assert raised.value.attempts == 1
+
+
+def test_our_own_backoff_also_stops_at_the_deadline():
+    # Given 503s and an invocation whose time runs out after the first wait
+    send = Script(HttpResponse(503), HttpResponse(503), HttpResponse(200))
+    left = iter([10.0, 3.0])
+    slept = []
+    # When / Then the second wait (2 s + a 2 s attempt + margin) no longer fits: it raises
+    with pytest.raises(DeliveryError, match="more than this invocation has left"):
+        deliver(send, target="Slack", policy=NO_JITTER, sleep=slept.append, remaining_s=lambda: next(left))
+    assert slept == [1]
+
+
+def test_without_a_deadline_a_huge_retry_after_is_cut_to_the_local_cap():
+    send = Script(HttpResponse(429, headers={"retry-after": "86400"}), HttpResponse(200))
+    slept = []
     deliver(send, target="Slack", policy=NO_JITTER, sleep=slept.append)
-    assert slept == [2.0, 3.0]
+    assert slept == [NO_JITTER.max_retry_after_s]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("-5", 0.0), ("nan", 1.0), ("Wed, 21 Oct 2026 07:28:00 GMT", 1.0), ("1.5", 1.5)],
+)
+def test_odd_retry_after_values_fall_back_safely(value, expected):
+    send = Script(HttpResponse(429, headers={"retry-after": value}), HttpResponse(200))
+    slept = []
+    deliver(send, target="Slack", policy=NO_JITTER, sleep=slept.append, remaining_s=lambda: 60.0)
+    assert slept == [expected]
+
+
+@pytest.mark.parametrize(
+    ("body", "logged"),
+    [
+        (b"invalid_payload", "invalid_payload"),
+        (b'{"status":"invalid event","errors":["routing_key R0UT1NG is wrong"]}', "invalid event"),
+        (b"<html>Internal error for customer c-42 at 10.1.2.3</html>", "<57 bytes withheld>"),
+        (b'{"message": "secret stuff"}', "<27 bytes withheld>"),
+        (b"", "<0 bytes withheld>"),
+    ],
+)
+def test_provider_bodies_are_redacted_to_a_short_code(body, logged):
+    assert redacted(body) == logged
 
 
 def test_gives_up_after_the_last_attempt():

@@ -196,18 +196,22 @@ def parse_alarm_message(message: str, *, topic_arn: str = "", message_id: str = 
         document = json.loads(message)
     except json.JSONDecodeError as error:
         raise AlarmMessageError(f"SNS message {message_id or '?'} is not JSON: {error.msg}") from error
+    except (ValueError, RecursionError) as error:  # a 5000-digit number, or nesting past the limit
+        raise AlarmMessageError(f"SNS message {message_id or '?'} is not readable JSON") from error
     if not isinstance(document, dict) or "AlarmName" not in document or "NewStateValue" not in document:
         raise AlarmMessageError(f"SNS message {message_id or '?'} is not a CloudWatch alarm state change")
     try:
         alarm = AlarmNotification.model_validate(document)
     except ValidationError as error:
-        raise AlarmMessageError(f"alarm message {message_id or '?'} is malformed: {error}") from error
+        # Field names only: the values are whatever the sender put in the message.
+        fields = sorted({".".join(map(str, e["loc"])) for e in error.errors()})
+        raise AlarmMessageError(f"alarm message {message_id or '?'} is malformed: {fields}") from error
     return alarm.model_copy(update={"topic_arn": topic_arn, "message_id": message_id})
 
 
 def alarms_from_sns_event(event: dict[str, Any]) -> list[AlarmNotification]:
     """Every alarm notification in an SNS-to-Lambda event (SNS delivers one record per event)."""
-    records = event.get("Records")
+    records = event.get("Records") if isinstance(event, dict) else None
     if not isinstance(records, list) or not records:
         raise AlarmMessageError("not an SNS event: no Records")
     alarms = []

@@ -7,8 +7,7 @@ environment by :func:`pagerduty_notifier` or :func:`slack_notifier`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -16,13 +15,17 @@ from propensity.alerting.alarm import AlarmMessageError, AlarmNotification, alar
 from propensity.alerting.aws import secrets_manager_store
 from propensity.alerting.links import AlertLinks
 from propensity.alerting.pagerduty import PagerDutyNotifier
-from propensity.alerting.retry import Delivered, DeliveryError, Sleep
+from propensity.alerting.retry import Delivered, DeliveryError, Remaining, Sleep
 from propensity.alerting.secrets import SecretStore
 from propensity.alerting.settings import AlertSettings, PagerDutySettings, SlackSettings
 from propensity.alerting.slack import SlackNotifier
 from propensity.observability import logger, metrics
 
-Notify = Callable[[AlarmNotification], Delivered | None]
+
+class Notify(Protocol):
+    def __call__(
+        self, alarm: AlarmNotification, *, remaining_s: Remaining | None = None
+    ) -> Delivered | None: ...
 
 
 def _links(settings: AlertSettings) -> AlertLinks:
@@ -57,11 +60,14 @@ def slack_notifier(
     )
 
 
-def handle_alarm_event(event: dict[str, Any], notify: Notify, *, channel: str) -> dict[str, Any]:
+def handle_alarm_event(
+    event: dict[str, Any], notify: Notify, *, channel: str, remaining_s: Remaining | None = None
+) -> dict[str, Any]:
     """Deliver every alarm in an SNS event through ``notify``.
 
     A message that is not an alarm, or an alarm that cannot be delivered, raises: the
     invocation fails, Lambda retries it, and then the event lands in the alert DLQ.
+    ``remaining_s`` is the invocation's time left: a wait that would not fit fails now.
     """
     try:
         alarms = alarms_from_sns_event(event)
@@ -74,7 +80,7 @@ def handle_alarm_event(event: dict[str, Any], notify: Notify, *, channel: str) -
     for alarm in alarms:
         logger.append_keys(alarm=alarm.name, alarm_state=alarm.new_state, tier=alarm.tier)
         try:
-            result = notify(alarm)
+            result = notify(alarm, remaining_s=remaining_s)
         except DeliveryError as error:
             logger.error(
                 "alert delivery failed",

@@ -8,7 +8,6 @@ https://developer.pagerduty.com/docs/events-api-v2/trigger-events/
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Callable
 from typing import Any, Final
@@ -16,7 +15,7 @@ from typing import Any, Final
 from propensity.alerting.alarm import AlarmNotification
 from propensity.alerting.http import HttpResponse, post_json
 from propensity.alerting.links import AlertLinks
-from propensity.alerting.retry import Delivered, RetryPolicy, Sleep, deliver
+from propensity.alerting.retry import Delivered, Remaining, RetryPolicy, Sleep, deliver, redacted
 from propensity.alerting.tiers import PAGERDUTY_SEVERITY
 from propensity.observability import logger
 
@@ -116,7 +115,7 @@ class PagerDutyNotifier:
         self._sleep = sleep
         self._send = send
 
-    def notify(self, alarm: AlarmNotification) -> Delivered | None:
+    def notify(self, alarm: AlarmNotification, *, remaining_s: Remaining | None = None) -> Delivered | None:
         """Deliver one state change; raises ``DeliveryError`` when PagerDuty cannot be reached."""
         body = pagerduty_event(alarm, routing_key=self._routing_key(), links=self.links, source=self.source)
         if body is None:
@@ -129,6 +128,7 @@ class PagerDutyNotifier:
             target="PagerDuty",
             policy=self.policy,
             sleep=self._sleep,
+            remaining_s=remaining_s,
         )
         logger.info(
             "PagerDuty event accepted",
@@ -137,15 +137,7 @@ class PagerDutyNotifier:
                 "action": body["event_action"],
                 "dedup_key": body["dedup_key"],
                 "attempts": delivered.attempts,
-                "response": _response_summary(delivered.body),
+                "response": redacted(delivered.body),
             },
         )
         return delivered
-
-
-def _response_summary(body: bytes) -> str:
-    try:
-        document = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return body[:120].decode("utf-8", errors="replace")
-    return str(document.get("status", "")) if isinstance(document, dict) else ""

@@ -3,11 +3,23 @@
 Giving up means raising :class:`DeliveryError`: the Lambda runtime then retries the whole
 invocation and finally hands the event to its on-failure destination (the alert
 dead-letter queue, which has an alarm of its own).
+
+A provider's ``Retry-After`` is honoured as given, not capped, as long as the wait and one
+more attempt fit in what is left of the invocation (``remaining_s``, from the Lambda
+context). When they do not, waiting would only get the function killed mid-attempt: the
+invocation fails at once instead and Lambda's asynchronous retry (1 then 2 minutes later)
+takes over. Our own backoff delays obey the same deadline.
+
+Provider answers are never logged as sent: an error body may echo the payload or an
+account detail. Only a short error code (Slack's ``invalid_payload``, PagerDuty's
+``"status"``) is kept; anything else is reported by its size (:func:`redacted`).
 """
 
 from __future__ import annotations
 
+import json
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +31,25 @@ from propensity.alerting.http import HttpResponse, TransportError
 from propensity.observability import logger
 
 Sleep = Callable[[float], None]
+# Seconds left in the invocation (``context.get_remaining_time_in_millis() / 1000``).
+Remaining = Callable[[], float]
+# Kept free after the last wait and attempt: the handler still logs, flushes metrics, returns.
+DEADLINE_MARGIN_S = 2.0
+_SAFE_CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_ .-]{0,39}$")
+
+
+def redacted(body: bytes) -> str:
+    """What of a provider's answer may be logged: a short error code, else its size only."""
+    text = body.strip()[:200].decode("utf-8", errors="replace")
+    code: object = text
+    if text.startswith("{"):
+        try:
+            code = json.loads(body).get("status", "")
+        except (ValueError, AttributeError, RecursionError):
+            code = ""
+    if isinstance(code, str) and _SAFE_CODE.match(code):
+        return code
+    return f"<{len(body)} bytes withheld>"
 
 
 class RetryPolicy(BaseModel):
@@ -34,6 +65,8 @@ class RetryPolicy(BaseModel):
     # provider outage do not all hit it again in the same instant.
     jitter: Annotated[float, Field(ge=0, le=1)] = 0.2
     timeout_s: Annotated[float, Field(gt=0, le=30)] = 5.0
+    # Without an invocation deadline (a local run), a Retry-After longer than this is cut to it.
+    max_retry_after_s: Annotated[float, Field(ge=0)] = 300.0
 
     def delay(self, retry: int, rng: Callable[[], float] = random.random) -> float:
         """Seconds to wait before retry number ``retry`` (1-based)."""
@@ -78,14 +111,15 @@ def is_retryable(status: int) -> bool:
     return status >= 500 or status in (408, 429)
 
 
-def _retry_after(response: HttpResponse, cap: float) -> float | None:
+def _retry_after(response: HttpResponse) -> float | None:
     value = response.headers.get("retry-after")
     if value is None:
         return None
     try:
-        return min(cap, max(0.0, float(value)))
+        seconds = float(value)
     except ValueError:
         return None  # an HTTP date: rare from these providers, fall back to our own backoff
+    return max(0.0, seconds) if seconds == seconds else None  # NaN is not a delay
 
 
 def deliver(
@@ -95,11 +129,13 @@ def deliver(
     policy: RetryPolicy,
     sleep: Sleep = time.sleep,
     rng: Callable[[], float] = random.random,
+    remaining_s: Remaining | None = None,
 ) -> Delivered:
     """Call ``send(timeout)`` until it returns 2xx, retrying per ``policy``.
 
     Raises :class:`DeliveryError` at once for a non-retryable answer (a 400 will not fix
-    itself), and after the last attempt for retryable ones.
+    itself), after the last attempt for retryable ones, and as soon as the next wait and
+    attempt would not fit in ``remaining_s()`` (then Lambda's async retry takes over).
     """
     last = ""
     status: int | None = None
@@ -115,15 +151,27 @@ def deliver(
                     logger.info("delivered after retries", extra={"target": target, "attempts": attempt})
                 return Delivered(response.status, attempt, response.body)
             status = response.status
-            last = f"HTTP {response.status}: {response.text()}"
+            last = f"HTTP {response.status}: {redacted(response.body)}"
             if not is_retryable(response.status):
                 raise DeliveryError(
                     f"{target} refused the alert ({last})", attempts=attempt, status=status, retryable=False
                 )
-            wait = _retry_after(response, policy.max_delay_s)
+            wait = _retry_after(response)
         if attempt == policy.attempts:
             break
         delay = wait if wait is not None else policy.delay(attempt, rng)
+        if remaining_s is None:
+            delay = min(delay, policy.max_retry_after_s)
+        elif delay + policy.timeout_s + DEADLINE_MARGIN_S > remaining_s():
+            logger.warning(
+                "next attempt does not fit in this invocation; handing back to Lambda's retry",
+                extra={"target": target, "attempt": attempt, "error": last, "wait_s": round(delay, 3)},
+            )
+            raise DeliveryError(
+                f"{target} asked to wait {delay:g} s, more than this invocation has left (last: {last})",
+                attempts=attempt,
+                status=status,
+            )
         logger.warning(
             "delivery failed, retrying",
             extra={"target": target, "attempt": attempt, "error": last, "retry_in_s": round(delay, 3)},

@@ -24,7 +24,7 @@ def window_end(event: dict[str, Any] | None, now: datetime | None = None) -> dat
     late start does not shift the window.
     """
     moment = now or datetime.now(UTC)
-    raw = (event or {}).get("time")
+    raw = event.get("time") if isinstance(event, dict) else None
     if isinstance(raw, str):
         try:
             moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))

@@ -13,7 +13,7 @@ from typing import Any, Final
 from propensity.alerting.alarm import AlarmNotification
 from propensity.alerting.http import HttpResponse, post_json
 from propensity.alerting.links import AlertLinks
-from propensity.alerting.retry import Delivered, RetryPolicy, Sleep, deliver
+from propensity.alerting.retry import Delivered, Remaining, RetryPolicy, Sleep, deliver
 from propensity.observability import logger
 
 # Block Kit limits: header text 150 characters, section text 3000, field text 2000.
@@ -108,7 +108,7 @@ class SlackNotifier:
         self._sleep = sleep
         self._send = send
 
-    def post(self, message: dict[str, Any]) -> Delivered:
+    def post(self, message: dict[str, Any], *, remaining_s: Remaining | None = None) -> Delivered:
         """Post one message; raises ``DeliveryError`` when Slack cannot be reached."""
         url = self._webhook_url()
         return deliver(
@@ -116,10 +116,11 @@ class SlackNotifier:
             target="Slack",
             policy=self.policy,
             sleep=self._sleep,
+            remaining_s=remaining_s,
         )
 
-    def notify(self, alarm: AlarmNotification) -> Delivered:
-        delivered = self.post(slack_alarm_message(alarm, self.links))
+    def notify(self, alarm: AlarmNotification, *, remaining_s: Remaining | None = None) -> Delivered:
+        delivered = self.post(slack_alarm_message(alarm, self.links), remaining_s=remaining_s)
         logger.info(
             "Slack message posted",
             extra={"alarm": alarm.name, "state": alarm.new_state, "attempts": delivered.attempts},

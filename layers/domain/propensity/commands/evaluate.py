@@ -148,7 +148,11 @@ def _ingest(args: argparse.Namespace) -> int:
         print(f"{r.key}: {state}: {r.record.accepted} accepted, {r.record.rejected} rejected{rejects}")
     if not results:
         print(f"no label files under {LABELS_PREFIX} in {store.location}")
-    return 0
+    # A file with nothing kept is a failed delivery the sender must hear about (exit 2).
+    whole = [r for r in results if r.record.fully_rejected]
+    for r in whole:
+        print(f"error: {r.key}: nothing accepted (see {r.record.rejects_key})", file=sys.stderr)
+    return 2 if whole else 0
 
 
 def _configure_demo(parser: argparse.ArgumentParser) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from propensity.archive.store import ArchiveStore
@@ -22,7 +23,7 @@ from propensity.labels.layout import (
     rejects_key,
 )
 from propensity.labels.models import IngestionRecord, IngestionResult, Outcome, RejectedRow
-from propensity.labels.parse import parse_label_file
+from propensity.labels.parse import MAX_LABEL_TEXT_BYTES, ParsedFile, parse_label_file
 from propensity.observability import logger
 from propensity.registry.storage import BlobExistsError
 
@@ -41,6 +42,35 @@ def rejects_csv(rejects: list[RejectedRow]) -> bytes:
     return buffer.getvalue().encode()
 
 
+@dataclass(frozen=True)
+class DroppedFile:
+    """A dropped object read with a bound: its hash and size always, its bytes up to the limit."""
+
+    data: bytes
+    sha256: str
+    size: int
+
+    @property
+    def oversized(self) -> bool:
+        return self.size > len(self.data)
+
+
+def read_bounded(store: ArchiveStore, key: str, limit: int = MAX_LABEL_TEXT_BYTES) -> DroppedFile:
+    """Stream ``key``: hash all of it, keep at most ``limit`` bytes (a 2 GB drop must not be
+    held in a 512 MB function). ``KeyError`` if it is absent."""
+    digest = hashlib.sha256()
+    kept = bytearray()
+    size = 0
+    with store.open_read(key) as stream:
+        while chunk := stream.read(1024 * 1024):
+            digest.update(chunk)
+            size += len(chunk)
+            if len(kept) <= limit:
+                kept += chunk[: limit + 1 - len(kept)]
+    data = bytes(kept[:limit]) if size > limit else bytes(kept)
+    return DroppedFile(data=data, sha256=digest.hexdigest(), size=size)
+
+
 def read_record(store: ArchiveStore, sha256: str) -> IngestionRecord | None:
     """The ingestion record of a content, if that content was ingested."""
     try:
@@ -55,8 +85,8 @@ def ingest_object(store: ArchiveStore, key: str, now: datetime | None = None) ->
     if not is_label_file(key) or fmt is None:
         raise NotALabelFileError(f"{key!r} is not a label file (expected {LABELS_PREFIX}*.csv or *.jsonl)")
     moment = (now or datetime.now(UTC)).astimezone(UTC)
-    data = store.get(key)
-    sha256 = hashlib.sha256(data).hexdigest()
+    dropped = read_bounded(store, key)
+    sha256 = dropped.sha256
     existing = read_record(store, sha256)
     if existing is not None:
         logger.info(
@@ -64,7 +94,14 @@ def ingest_object(store: ArchiveStore, key: str, now: datetime | None = None) ->
         )
         return IngestionResult(key=key, duplicate=True, record=existing)
 
-    parsed = parse_label_file(key, data, fmt, today=moment.date())
+    if dropped.oversized:
+        parsed = ParsedFile()
+        reason = (
+            f"file rejected: larger than the {MAX_LABEL_TEXT_BYTES:,}-byte limit ({dropped.size:,} bytes)"
+        )
+        parsed.rejects.append(RejectedRow(row=0, reason=reason, content=""))
+    else:
+        parsed = parse_label_file(key, dropped.data, fmt, today=moment.date())
     outcomes = [
         Outcome(
             prediction_id=row.prediction_id,
@@ -100,10 +137,12 @@ def ingest_object(store: ArchiveStore, key: str, now: datetime | None = None) ->
         # A concurrent delivery of the same content won the race; its objects equal ours.
         winner = read_record(store, sha256)
         return IngestionResult(key=key, duplicate=True, record=winner or record)
-    logger.info(
-        "label file ingested",
-        extra={"key": key, "sha256": sha256, "accepted": record.accepted, "rejected": record.rejected},
-    )
+    extra = {"key": key, "sha256": sha256, "accepted": record.accepted, "rejected": record.rejected}
+    if record.fully_rejected:
+        # Stored and reported, not retried: the same bytes would be rejected again.
+        logger.error("label file rejected whole", extra={**extra, "reason": parsed.rejects[0].reason})
+    else:
+        logger.info("label file ingested", extra=extra)
     return IngestionResult(key=key, duplicate=False, record=record)
 
 

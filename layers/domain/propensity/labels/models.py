@@ -56,6 +56,11 @@ class IngestionRecord(BaseModel):
     rejects_key: str | None
     ignored_columns: list[str] = Field(default_factory=list)
 
+    @property
+    def fully_rejected(self) -> bool:
+        """Nothing kept: the file was unreadable, or every row of it was rejected."""
+        return self.accepted == 0 and self.rejected > 0
+
 
 class IngestionResult(BaseModel):
     """The answer for one dropped object: its record, and whether it was already ingested."""

@@ -28,6 +28,14 @@ class LabelSettings(BaseModel):
         return cls(archive_location=env["ARCHIVE_LOCATION"])
 
 
+class LabelEventError(ValueError):
+    """The invocation's event is not an S3 notification (a wrong trigger or a hand-made event).
+
+    Raised, not ignored: the invocation fails, is retried and lands in the function's
+    dead-letter queue, where someone sees it (``propensity labels-redrive`` reads that queue).
+    """
+
+
 class IngestionFailedError(RuntimeError):
     """Some objects could not be ingested; the others were. Raised so the invocation is retried
     (re-ingesting is idempotent) and, after retries, lands in the function's failure destination."""
@@ -77,20 +85,53 @@ def keys_from_s3_event(event: Mapping[str, Any], settings: LabelSettings) -> lis
 
     Keys are relative to the configured location's prefix, as the store expects them.
     """
-    from aws_lambda_powertools.utilities.data_classes import S3Event
-
     location = settings.archive_location.removeprefix("s3://")
     bucket, _, prefix = location.partition("/")
     prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
     keys = []
-    for record in S3Event(dict(event)).records:
+    for record in s3_records(event):
         # Keys arrive URL-encoded ("+" for spaces), as S3 notifications always send them.
-        key = unquote_plus(record.s3.get_object.key)
-        if record.s3.bucket.name != bucket or not key.startswith(prefix):
+        name, key = record["bucket"], unquote_plus(record["key"])
+        if name != bucket or not key.startswith(prefix):
             logger.warning(
                 "notification for another bucket or prefix ignored",
-                extra={"bucket": record.s3.bucket.name, "key": key, "configured": settings.archive_location},
+                extra={"bucket": name, "key": key[:1024], "configured": settings.archive_location},
             )
             continue
         keys.append(key[len(prefix) :])
     return keys
+
+
+MAX_KEY_LENGTH = 1024  # S3's own limit on a key, in UTF-8 bytes
+
+
+def s3_records(event: Any) -> list[dict[str, str]]:
+    """Bucket and (still URL-encoded) key of each record; :class:`LabelEventError` otherwise.
+
+    S3 sends ``{"Records": [...]}``; its ``s3:TestEvent`` (sent once when a notification is
+    configured) has no records and is answered with none.
+    """
+    if not isinstance(event, Mapping):
+        raise LabelEventError(f"expected an S3 notification object, got {type(event).__name__}")
+    if event.get("Event") == "s3:TestEvent":
+        return []
+    records = event.get("Records")
+    if not isinstance(records, list) or not records:
+        raise LabelEventError(f"not an S3 notification: no Records (keys: {sorted(map(str, event))[:10]})")
+    found = []
+    for index, record in enumerate(records):
+        s3 = record.get("s3") if isinstance(record, Mapping) else None
+        bucket = s3.get("bucket") if isinstance(s3, Mapping) else None
+        obj = s3.get("object") if isinstance(s3, Mapping) else None
+        name = bucket.get("name") if isinstance(bucket, Mapping) else None
+        key = obj.get("key") if isinstance(obj, Mapping) else None
+        if not isinstance(record, Mapping) or not str(record.get("eventSource", "aws:s3")).startswith(
+            "aws:s3"
+        ):
+            raise LabelEventError(f"record {index} is not from S3")
+        if not isinstance(name, str) or not isinstance(key, str) or not key:
+            raise LabelEventError(f"record {index} has no s3.bucket.name and s3.object.key")
+        if len(key.encode()) > 3 * MAX_KEY_LENGTH:  # URL-encoding at most triples a key
+            raise LabelEventError(f"record {index}: key longer than S3 allows")
+        found.append({"bucket": name, "key": key})
+    return found

@@ -7,7 +7,7 @@ so a stage overrides a value in cdk.json and the alarm, the probe and RUNBOOK.md
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -25,6 +25,9 @@ class AlarmThresholds(BaseModel):
     p99_latency_critical_ms: Annotated[float, Field(gt=0)] = 2000.0
     p99_latency_critical_minutes: Minutes = 10
     probe_failures_critical: Annotated[int, Field(ge=1)] = 3
+    # One probe run every this many seconds (CloudWatch alarm periods under a minute are 10,
+    # 20 or 30 s, on high-resolution metrics): critical after 3 failed runs = 90 s.
+    probe_interval_seconds: Literal[10, 20, 30, 60] = 30
     no_traffic_minutes: Minutes = 10
     # Zero traffic is only alarming when consumers are expected to call: between these UTC
     # hours, on weekdays unless ``no_traffic_weekends`` (a bank's CRM is quiet at 3 am).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricResolution, MetricUnit, single_metric
 
 from propensity.alerting.http import request_json
 from propensity.alerting.secrets import SecretError, SecretStore
@@ -28,8 +28,13 @@ def publish_probe_metrics(report: ProbeReport) -> None:
     The run-level metrics go into the handler's metric set (flushed by ``log_metrics``);
     per-check ones need a dimension of their own, so each is its own EMF document.
     """
-    metrics.add_metric(name=PROBE_SUCCESS, unit=MetricUnit.Count, value=1 if report.ok else 0)
-    metrics.add_metric(name=PROBE_REQUESTS, unit=MetricUnit.Count, value=report.requests)
+    # High resolution: the alarm judges 30-second periods, one run each (standard-resolution
+    # data is aggregated per minute, and a 30 s alarm on it would see no data at all).
+    high = MetricResolution.High
+    metrics.add_metric(
+        name=PROBE_SUCCESS, unit=MetricUnit.Count, value=1 if report.ok else 0, resolution=high
+    )
+    metrics.add_metric(name=PROBE_REQUESTS, unit=MetricUnit.Count, value=report.requests, resolution=high)
     dimensions = {"service": str(metrics.service)} if metrics.service else None
     for check, results in report.checks().items():
         values = [

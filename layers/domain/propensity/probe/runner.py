@@ -184,9 +184,9 @@ def _served_model_version(answer: HttpAnswer) -> str | None:
     return str(version) if version else None
 
 
-def run_index(moment: datetime, schedule_minutes: int) -> int:
-    """Which scheduled run this is (consecutive runs get consecutive numbers)."""
-    return int(moment.timestamp() // (60 * schedule_minutes))
+def run_index(moment: datetime, interval_seconds: float) -> int:
+    """Which run this is (consecutive runs, one every ``interval_seconds``, get consecutive numbers)."""
+    return int(moment.timestamp() // interval_seconds)
 
 
 def run_probe(
@@ -201,7 +201,7 @@ def run_probe(
     moment = now or datetime.now(UTC)
     prober = Prober(settings, api_key=api_key, http=http)
     results = [prober.health()]
-    index = run_index(moment, settings.schedule_minutes)
+    index = run_index(moment, settings.interval_seconds)
     for api in settings.apis:
         golden = goldens[api]
         for case in rotate(golden.cases, settings.cases_per_run, index):

@@ -28,6 +28,9 @@ class ProbeSettings(EnvSettings):
     # Golden cases sent per API version and run; successive runs rotate through the set.
     cases_per_run: Annotated[int, Field(alias="PROBE_CASES_PER_RUN", ge=1, le=50)] = 3
     schedule_minutes: Annotated[int, Field(alias="PROBE_SCHEDULE_MINUTES", ge=1, le=60)] = 1
+    # Runs per scheduled invocation, spread evenly over the schedule's period (EventBridge
+    # cannot schedule more often than once a minute; two runs a minute = one every 30 s).
+    runs_per_invocation: Annotated[int, Field(alias="PROBE_RUNS_PER_INVOCATION", ge=1, le=6)] = 1
     timeout_s: Annotated[float, Field(alias="PROBE_TIMEOUT_S", gt=0, le=60)] = 5.0
     latency_budget_ms: Annotated[float, Field(alias="PROBE_LATENCY_BUDGET_MS", gt=0)] = (
         _DEFAULTS.probe_latency_budget_ms
@@ -43,6 +46,11 @@ class ProbeSettings(EnvSettings):
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    @property
+    def interval_seconds(self) -> float:
+        """Seconds between the starts of two consecutive runs."""
+        return 60 * self.schedule_minutes / self.runs_per_invocation
 
     def golden_path(self, base: Path) -> Path:
         """The golden folder, resolving a relative setting against ``base``."""
