@@ -206,7 +206,6 @@ LEAKS = (
     "Expecting",
     "Error:",
     "Exception",
-    "line 1 column",
 )
 
 
