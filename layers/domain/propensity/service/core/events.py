@@ -16,7 +16,7 @@ import json
 import os
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,7 +65,7 @@ def _timestamp(moment: datetime) -> str:
 
 
 def event_lines(
-    records: Sequence[ScoredRecord],
+    records: Sequence[ScoredRecord] | ScoredColumns,
     *,
     info: RequestInfo,
     api_version: ApiVersion,
@@ -101,9 +101,19 @@ def event_lines(
     if arm is not None:
         shared["arm"] = arm
     tail = _encode(shared)[1:]  # '"request_id":...}' closes every line
-    lines = []
+    own = records.own_fields() if isinstance(records, ScoredColumns) else _own_fields(records)
+    if not own:
+        return []
+    # One encoder call for every record, then cut at each record's first key: a quote inside a
+    # string is escaped, so '},{"prediction_id":' cannot occur anywhere but between records.
+    body = _encode(own)[len(_FIRST) : -2]
+    return [f"{_HEAD}{_KEY}{piece},{tail}" for piece in body.split(_BETWEEN)]
+
+
+def _own_fields(records: Sequence[ScoredRecord]) -> list[dict[str, Any]]:
+    own: list[dict[str, Any]] = []
     for r in records:
-        own: dict[str, Any] = {
+        fields: dict[str, Any] = {
             "prediction_id": r.prediction_id,
             "probability": r.probability,
             "decision": r.decision,
@@ -111,15 +121,57 @@ def event_lines(
             "features": r.features,
         }
         if r.customer_ref is not None:
-            own["customer_ref"] = r.customer_ref
+            fields["customer_ref"] = r.customer_ref
         if r.warnings:
-            own["warnings"] = r.warnings
-        lines.append(_HEAD + _encode(own)[1:-1] + "," + tail)
-    return lines
+            fields["warnings"] = r.warnings
+        own.append(fields)
+    return own
+
+
+@dataclass(frozen=True)
+class ScoredColumns:
+    """A batch's scored records as columns (no object per record until the event dicts)."""
+
+    prediction_ids: list[str]
+    features: Mapping[str, list[Any]]  # flat name -> values
+    probabilities: list[float]
+    decisions: list[str]
+    bands: list[str]
+    warnings: list[list[str]]
+    customer_refs: list[str | None]
+
+    def own_fields(self) -> list[dict[str, Any]]:
+        names = list(self.features)
+        own = [
+            {
+                "prediction_id": i,
+                "probability": p,
+                "decision": d,
+                "confidence": c,
+                "features": dict(zip(names, row, strict=True)),
+            }
+            for i, p, d, c, row in zip(
+                self.prediction_ids,
+                self.probabilities,
+                self.decisions,
+                self.bands,
+                zip(*self.features.values(), strict=True),
+                strict=True,
+            )
+        ]
+        for fields, ref, warnings in zip(own, self.customer_refs, self.warnings, strict=True):
+            if ref is not None:
+                fields["customer_ref"] = ref
+            if warnings:
+                fields["warnings"] = warnings
+        return own
 
 
 _PHASES: Final = ("validation", "preprocessing", "inference", "serialization")
 _HEAD: Final = f'{{"event":"{EVENT_LOG_MARKER}","schema_version":{EVENT_SCHEMA_VERSION},'
+_KEY: Final = '"prediction_id":'
+_FIRST: Final = "[{" + _KEY
+_BETWEEN: Final = "},{" + _KEY
 _encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
 

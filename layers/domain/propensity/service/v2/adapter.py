@@ -110,32 +110,62 @@ def check_record(document: Any, prefix: Sequence[str | int] = ("body",)) -> Norm
     return normalise(payload)
 
 
+@dataclass(frozen=True)
+class CheckedBatch:
+    """A batch's valid records as normalised columns, and the errors of the invalid ones."""
+
+    indices: list[int]  # positions of the valid records in the request
+    columns: dict[str, list[Any]]  # flat name -> normalised values of the valid records
+    warnings: list[list[str]]
+    customer_refs: list[str | None]
+    unknown_fields: list[str]  # flat names, once per unknown value
+    errors: dict[int, RecordErrors]
+
+
 def check_records(
     documents: Sequence[Any], prefix: Sequence[str | int] = ("body", "records")
-) -> list[NormalisedRecord | RecordErrors]:
-    """Validate a batch's records in one pydantic-core call, then normalise each valid one.
+) -> CheckedBatch:
+    """Validate a batch's records in one pydantic-core call, then normalise them column by column.
 
     When some records are invalid, their errors are grouped by index and the others are
-    validated again in one call (pydantic returns no values once any item fails).
+    validated again in one call (pydantic returns no values once any item fails). A column
+    whose values are all known categories (the usual case) is checked with one set operation.
     """
+    errors: dict[int, RecordErrors] = {}
     try:
         payloads: list[Any] = V2_RECORDS.validate_python(documents)
-        return [normalise(p) for p in payloads]
+        indices = list(range(len(documents)))
     except ValidationError as error:
         by_index: dict[int, list[Any]] = {}
         for e in error.errors(include_url=False):
             index, *loc = e["loc"]
             by_index.setdefault(int(index), []).append({**e, "loc": tuple(loc)})
-    valid = [i for i in range(len(documents)) if i not in by_index]
-    normalised = iter([normalise(p) for p in V2_RECORDS.validate_python([documents[i] for i in valid])])
-    results: list[NormalisedRecord | RecordErrors] = []
-    for i in range(len(documents)):
-        errors = by_index.get(i)
-        if errors is None:
-            results.append(next(normalised))
-        else:
-            results.append(RecordErrors(detail_items(errors, (*prefix, i)), [error_field(e) for e in errors]))
-    return results
+        errors = {
+            i: RecordErrors(detail_items(errs, (*prefix, i)), [error_field(e) for e in errs])
+            for i, errs in by_index.items()
+        }
+        indices = [i for i in range(len(documents)) if i not in errors]
+        payloads = V2_RECORDS.validate_python([documents[i] for i in indices])
+    columns = {flat: [p[group][name] for p in payloads] for group, name, flat in _FIELDS}
+    warnings: list[list[str]] = [[] for _ in payloads]
+    unknown: list[str] = []
+    for group_name, name, flat_name, known in _CATEGORICALS:
+        column = columns[flat_name]
+        if known.issuperset(column):
+            continue
+        for k, sent in enumerate(column):
+            if sent in known:
+                continue
+            value = sent.strip(BLANKS)
+            lowered = value.lower()
+            if lowered in known:
+                value = lowered
+            else:  # kept as sent (trimmed), as for a single record
+                unknown.append(flat_name)
+                warnings[k].append(f"{group_name}.{name}: unknown category {value!r}, scored as unknown")
+            column[k] = value
+    refs = [p.get("customer_ref") for p in payloads]
+    return CheckedBatch(indices, columns, warnings, refs, unknown, errors)
 
 
 def to_record(document: Any) -> NormalisedRecord:

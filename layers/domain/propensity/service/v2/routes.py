@@ -10,19 +10,13 @@ from pydantic import ValidationError
 from propensity.constants import MAX_BATCH_RECORDS, MAX_BODY_BYTES_BATCH, MAX_BODY_BYTES_SINGLE
 from propensity.features.translate import v1_to_v2
 from propensity.service.core.errors import RequestInvalidError
-from propensity.service.core.events import ScoredRecord, event_lines, new_prediction_ids
+from propensity.service.core.events import ScoredColumns, ScoredRecord, event_lines, new_prediction_ids
 from propensity.service.core.http import Answer, Incoming, Route, dumps, request_info
 from propensity.service.core.openapi import error_responses, json_request_body, response_doc
 from propensity.service.core.pipeline import Pipeline, elapsed_ms
 from propensity.service.v1 import adapter as v1_adapter
 from propensity.service.v1.models import EXAMPLE_REQUEST as V1_EXAMPLE
-from propensity.service.v2.adapter import (
-    FEATURE_NAMES,
-    NormalisedRecord,
-    RecordErrors,
-    check_records,
-    to_record,
-)
+from propensity.service.v2.adapter import FEATURE_NAMES, check_records, to_record
 from propensity.service.v2.models import (
     EXAMPLE_REQUEST,
     V2BatchRequest,
@@ -111,51 +105,41 @@ def routes(pipeline: Pipeline) -> list[Route]:
                 fields = ["records" if e["loc"][:1] == ("records",) else "body" for e in errors]
                 raise RequestInvalidError(v1_adapter.detail_items(errors), fields) from None
             checked = check_records(records)
-            valid = [(i, c) for i, c in enumerate(checked) if isinstance(c, NormalisedRecord)]
+            valid = checked.indices
             metrics.batch_size = len(records)
-            metrics.invalid_records = len(records) - len(valid)
-            for c in checked:
-                if isinstance(c, RecordErrors):
-                    metrics.invalid(c.fields)
-                elif c.unknown_fields:
-                    metrics.unknown_categories.update(c.unknown_fields)
+            metrics.invalid_records = len(checked.errors)
+            for failed in checked.errors.values():
+                metrics.invalid(failed.fields)
+            metrics.unknown_categories.update(checked.unknown_fields)
             metrics.phases_ms["validation"] = elapsed_ms(started)
 
             results: list[dict[str, Any] | None] = [None] * len(records)
-            scored_records: list[ScoredRecord] = []
+            scored_records: ScoredColumns | None = None
             if valid:
-                scored = pipeline.score(served, FEATURE_NAMES, [c.features for _, c in valid])
+                scored = pipeline.score_columns(served, checked.columns)
                 metrics.phases_ms["preprocessing"] = scored.preprocessing_ms
                 metrics.phases_ms["inference"] = scored.inference_ms
                 started = time.perf_counter()
                 probabilities, decisions, bands = scored.probabilities(), scored.decisions(), scored.bands()
                 ids = new_prediction_ids(len(valid))
-                for k, (i, c) in enumerate(valid):
+                warnings, refs = checked.warnings, checked.customer_refs
+                for k, i in enumerate(valid):
                     results[i] = {
                         "index": i,
                         "prediction_id": ids[k],
                         "probability": probabilities[k],
                         "decision": decisions[k],
                         "confidence": bands[k],
-                        "warnings": c.warnings,
+                        "warnings": warnings[k],
                     }
-                    scored_records.append(
-                        ScoredRecord(
-                            ids[k],
-                            c.features,
-                            probabilities[k],
-                            decisions[k],
-                            bands[k],
-                            c.warnings,
-                            c.customer_ref,
-                        )
-                    )
+                scored_records = ScoredColumns(
+                    ids, checked.columns, probabilities, decisions, bands, warnings, refs
+                )
                 metrics.scored(probabilities, decisions)
             else:
                 started = time.perf_counter()
-            for i, c in enumerate(checked):
-                if isinstance(c, RecordErrors):
-                    results[i] = {"index": i, "errors": c.items}
+            for i, failed in checked.errors.items():
+                results[i] = {"index": i, "errors": failed.items}
             body = dumps(
                 {
                     "model_version": served.version,
@@ -168,17 +152,18 @@ def routes(pipeline: Pipeline) -> list[Route]:
             )
             metrics.phases_ms["serialization"] = elapsed_ms(started)
 
-            pipeline.events.emit(
-                event_lines(
-                    scored_records,
-                    info=info,
-                    api_version="v2",
-                    model_version=served.version,
-                    threshold=served.threshold,
-                    phases_ms=metrics.phases_ms,
-                    batch_size=len(records),
+            if scored_records is not None:
+                pipeline.events.emit(
+                    event_lines(
+                        scored_records,
+                        info=info,
+                        api_version="v2",
+                        model_version=served.version,
+                        threshold=served.threshold,
+                        phases_ms=metrics.phases_ms,
+                        batch_size=len(records),
+                    )
                 )
-            )
             return Answer(200, body)
 
     def validate(request: Incoming) -> Answer:
