@@ -14,7 +14,7 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from propensity.observability import logger, tracer
+from propensity.observability import logger
 from propensity.service.lambda_api import create_lambda_api
 from propensity.service.settings import ServiceSettings
 
@@ -27,8 +27,9 @@ gc.freeze()
 
 
 # Metrics: each request writes its own EMF document (service.core.telemetry), so Powertools'
-# log_metrics is not needed around the handler.
+# log_metrics is not needed around the handler. No Tracer: the function calls nothing
+# downstream, Lambda's active tracing records the invocation itself, and the X-Ray SDK's
+# import was 170-300 ms of the cold start (docs/performance.md).
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler(capture_response=False)  # a batch answer would overflow the segment
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     return HANDLER(event, context)

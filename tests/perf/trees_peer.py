@@ -159,7 +159,7 @@ def measure(rounds: int = 10, per_round: int = 100, max_iter: int | None = None)
             "onnxruntime max |p - scikit-learn| (float32)": float(
                 np.abs(onnx_probability_all - expected).max()
             ),
-            "limit float64": PARITY_FLOAT64,
+            "required of the service (float64)": PARITY_FLOAT64,
         },
         "onnxruntime": ort.__version__,
     }
