@@ -7,6 +7,7 @@ infrastructure packages it.
 
 from __future__ import annotations
 
+import base64
 import importlib
 import io
 import json
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from propensity.constants import SYNTHETIC_HEADER
 from propensity.events import PredictionEvent
 from propensity.observability import logger, metrics
 from tests.events import LambdaContext, api_gateway_event
@@ -191,3 +193,134 @@ def test_malformed_and_oversized_bodies_through_api_gateway(v1_function):
     wrong_type = api_gateway_event("POST", "/v1/predict", v1_body(), headers={"content-type": "text/plain"})
     statuses = [v1_function.lambda_handler(e, LambdaContext())["statusCode"] for e in (raw, big, wrong_type)]
     assert statuses == [400, 413, 415]
+
+
+# --- Bad events: whatever reaches the function is answered, never raised (issue 15) --------------
+
+HUGE_INT = "9" * 5000  # beyond CPython's 4,300-digit conversion limit
+# Text that would mean an exception's message leaked into a body.
+LEAKS = (
+    "Traceback",
+    "sys.set_int_max_str_digits",
+    "binascii",
+    "Expecting",
+    "Error:",
+    "Exception",
+)
+
+
+def _event_without(*keys: str) -> dict[str, Any]:
+    event = api_gateway_event("POST", "/v2/predict", v2_body())
+    for key in keys:
+        event.pop(key)
+    return event
+
+
+def _event_with(**changes: Any) -> dict[str, Any]:
+    return {**api_gateway_event("POST", "/v2/predict", v2_body()), **changes}
+
+
+def _context_with(**changes: Any) -> dict[str, Any]:
+    event = api_gateway_event("POST", "/v2/predict", v2_body())
+    return {**event, "requestContext": {**event["requestContext"], **changes}}
+
+
+def _raw(body: str) -> dict[str, Any]:
+    return api_gateway_event("POST", "/v2/predict", raw_body=body)
+
+
+EVENTBRIDGE = {
+    "version": "0",
+    "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+    "detail-type": "Scheduled Event",
+    "source": "aws.events",
+    "account": "123456789012",
+    "time": "2026-12-01T09:00:00Z",
+    "region": "eu-west-1",
+    "resources": ["arn:aws:events:eu-west-1:123456789012:rule/probe"],
+    "detail": {},
+}
+
+BAD_EVENTS: list[tuple[str, Any, int, str]] = [
+    # (case, event, status, a phrase the detail must contain)
+    ("empty event", {}, 400, "API Gateway REST proxy events"),
+    ("EventBridge event", EVENTBRIDGE, 400, "API Gateway REST proxy events"),
+    ("a list", [1, 2], 400, "API Gateway REST proxy events"),
+    ("a string", "hello", 400, "API Gateway REST proxy events"),
+    ("null", None, 400, "API Gateway REST proxy events"),
+    ("httpMethod not a string", _event_with(httpMethod=5), 400, "API Gateway REST proxy events"),
+    ("invalid base64", _event_with(body="not base64!!", isBase64Encoded=True), 400, "not valid base64"),
+    ("base64 of bytes that are not UTF-8", _event_with(body="//79", isBase64Encoded=True), 400, "UTF-8"),
+    ("body is an object, not text", _event_with(body={"customer": {}}), 400, "must be text"),
+    ("body null", _event_with(body=None), 400, "empty"),
+    (
+        "headers null (no content type)",
+        _event_with(headers=None, multiValueHeaders=None),
+        415,
+        "application/json",
+    ),
+    ("headers not a mapping", _event_with(headers=["x"], multiValueHeaders="y"), 415, "application/json"),
+    ("duplicate key", _raw('{"customer": {}, "customer": {}}'), 400, "twice"),
+    ("duplicate nested key", _raw('{"customer": {"age": 41, "age": 42}}'), 400, "twice"),
+    ("integer of 5,000 digits", _raw('{"customer": {"age": ' + HUGE_INT + "}}"), 400, "too many digits"),
+    ("NaN", _raw('{"customer": {"age": NaN}}'), 400, "finite numbers"),
+    ("syntax error", _raw('{"customer": '), 400, "syntax error at line 1 column 14"),
+    ("nested too deep", _raw("[" * 50 + "]" * 50), 400, "deeper than"),
+    ("a JSON string body", _raw('"hello"'), 422, "JSON object"),
+    ("unknown path", api_gateway_event("POST", "/v2/nothing", {}), 404, "no such endpoint"),
+    ("wrong method", api_gateway_event("GET", "/v2/predict"), 405, "not allowed"),
+    ("oversized body", _raw('{"x": "' + "y" * 20_000 + '"}'), 413, "limit"),
+]
+
+
+@pytest.mark.parametrize(("case", "event", "status", "phrase"), BAD_EVENTS, ids=[c[0] for c in BAD_EVENTS])
+def test_bad_events_get_a_clean_answer(v2_function, case, event, status, phrase):
+    # When the function is invoked with a malformed event
+    response = v2_function.lambda_handler(event, LambdaContext())
+    # Then it answers (never raises) with the status, a JSON detail in the service's own words
+    assert response["statusCode"] == status, response["body"]
+    detail = json.loads(response["body"])["detail"]
+    text = json.dumps(detail)
+    assert phrase in text
+    assert not any(leak in text for leak in LEAKS), text
+
+
+GOOD_ODD_EVENTS: list[tuple[str, Any, str | None]] = [
+    # (case, event, consumer the PredictionEvent names)
+    ("no requestContext", _event_without("requestContext"), None),
+    ("requestContext null", _event_with(requestContext=None), None),
+    ("identity null", _context_with(identity=None), None),
+    ("apiKeyId null", _context_with(identity={"apiKeyId": None}), None),
+    ("requestId not a string", _context_with(requestId=12), "key-crm-123"),
+    ("valid base64 body", _event_with(body=base64.b64encode(json.dumps(v2_body()).encode()).decode(),
+                                      isBase64Encoded=True), "key-crm-123"),
+    ("only multiValueHeaders", _event_with(headers=None), "key-crm-123"),
+    ("lower-case method", _event_with(httpMethod="post"), "key-crm-123"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "event", "consumer"), GOOD_ODD_EVENTS, ids=[c[0] for c in GOOD_ODD_EVENTS])
+def test_odd_but_valid_events_are_served(v2_function, capfd, case, event, consumer):
+    response = v2_function.lambda_handler(event, LambdaContext())
+    assert response["statusCode"] == 200, response["body"]
+    (line,) = [line for line in json_lines(capfd.readouterr().out) if line.get("event") == "PredictionEvent"]
+    prediction = PredictionEvent.model_validate(line)
+    assert prediction.consumer == consumer
+    assert prediction.request_id  # API Gateway's, or a fresh uuid
+
+
+def test_synthetic_header_marks_the_event(v2_function, capfd):
+    # Given a probe's request (the synthetic header) and a consumer's
+    probe = api_gateway_event("POST", "/v2/predict", v2_body(), headers={SYNTHETIC_HEADER: "1"})
+    consumer = api_gateway_event("POST", "/v2/predict", v2_body())
+    for event in (probe, consumer):
+        assert v2_function.lambda_handler(event, LambdaContext())["statusCode"] == 200
+    # Then only the probe's PredictionEvent is synthetic
+    lines = [line for line in json_lines(capfd.readouterr().out) if line.get("event") == "PredictionEvent"]
+    assert [PredictionEvent.model_validate(line).synthetic for line in lines] == [True, False]
+
+
+def test_docs_are_served_by_the_fastapi_app_on_first_use(v2_function):
+    response = v2_function.lambda_handler(api_gateway_event("GET", "/openapi.json"), LambdaContext())
+    assert response["statusCode"] == 200
+    assert "/v2/predict/batch" in json.loads(response["body"])["paths"]

@@ -61,6 +61,28 @@ with open(result_file, "w") as f:
 
 FORBIDDEN_AT_SERVING = ("sklearn", "scipy", "pandas", "matplotlib")
 
+# The cold-start floor (issue 14): a function that imports only numpy and pydantic and answers
+# a no-op. Measured in the same environment (interpreter, layers, variables) as the service.
+FLOOR_HANDLER = """
+import numpy
+import pydantic
+
+
+def lambda_handler(event, context):
+    return {"statusCode": 200, "headers": {}, "body": "{}", "isBase64Encoded": False}
+"""
+
+
+def floor_environment(environment: Environment, floor_dir: Path) -> Environment:
+    """``environment`` with the floor handler in place of the function code (same layers after it)."""
+    floor_dir.mkdir(parents=True, exist_ok=True)
+    (floor_dir / "predict_handler.py").write_text(FLOOR_HANDLER)
+    return dataclasses.replace(
+        environment,
+        name=f"floor: numpy + pydantic, no-op ({environment.name})",
+        path=[floor_dir, *environment.path[1:]],
+    )
+
 
 @dataclass(frozen=True)
 class Environment:

@@ -7,7 +7,9 @@ holdout customers. In the same run, on the same customers:
 
 * the floor: a no-op FastAPI endpoint behind Mangum;
 * the usual approach: a Pydantic model, a per-request pandas DataFrame and a scikit-learn
-  Pipeline's ``predict_proba`` behind Mangum (``tests/perf/references.py``).
+  Pipeline's ``predict_proba`` behind Mangum (``tests/perf/references.py``), with the v2
+  model's hyperparameters;
+* the served v2 model's tree evaluation alone on the batch's matrix.
 
 Cases are interleaved in rounds (a slice of every case per round), so a noisy neighbour slows
 all of them alike and the ratios within the run stay meaningful. Every response is checked
@@ -208,6 +210,24 @@ def service_cases(handler: Handler, events: Events, n_single: int, n_batch: int)
     ]
 
 
+OK_RESPONSE: dict[str, Any] = {"statusCode": 200, "body": "{}"}
+
+
+def trees_alone_case(module: ModuleType, batch: Payloads, iterations: int) -> Case:
+    """The served v2 model's trees on the batch's model matrix: the batch's ``2x trees`` yardstick."""
+    from propensity.service.v2.adapter import check_records
+
+    served = module.HANDLER.service.runtime.require("v2")
+    matrix = served.model.matrix(check_records(batch.v2).columns)
+    ensemble = served.model.ensemble
+
+    def trees(_event: dict[str, Any], _context: Any) -> dict[str, Any]:
+        ensemble.raw_score(matrix)
+        return OK_RESPONSE
+
+    return Case(f"trees alone, batch of {len(batch.v2)} (served v2 model)", "trees", trees, [{}], iterations)
+
+
 def usual_single_iterations(single_iterations: int) -> int:
     return max(single_iterations // USUAL_SINGLE_SHARE, 1)
 
@@ -280,7 +300,11 @@ def measure(
     started = time.perf_counter()
     handler = load_handler_module().lambda_handler
     init_seconds = time.perf_counter() - started
-    cases = [*service_cases(handler, events, iterations_single, iterations_batch), *references]
+    cases = [
+        *service_cases(handler, events, iterations_single, iterations_batch),
+        *references,
+        trees_alone_case(sys.modules["bench_predict_handler"], batch, iterations_batch),
+    ]
     started = time.perf_counter()
     run_cases(cases, rounds, warmup)
     result = summarise(cases)

@@ -3,8 +3,10 @@
 * the floor: a FastAPI endpoint that does nothing, so the figure is Mangum + Starlette +
   FastAPI routing alone;
 * the usual approach: a Pydantic request model, a pandas DataFrame built per request, and a
-  scikit-learn Pipeline (ColumnTransformer + OneHotEncoder + HistGradientBoostingClassifier,
-  the v1 hyperparameters, fitted on the same training rows) whose ``predict_proba`` scores it.
+  scikit-learn Pipeline (ColumnTransformer + OneHotEncoder + HistGradientBoostingClassifier
+  with the v2 model's hyperparameters, ``training.train.HYPERPARAMETERS["v2"]``: as many
+  trees, as deep, as the model the batch ratio compares it with; fitted on the same training
+  rows) whose ``predict_proba`` scores it.
 
 Both endpoints are ``async def`` so neither pays Starlette's thread-pool hop: the references
 get their best case, which makes the service's ratios against them conservative.
@@ -24,6 +26,8 @@ from propensity.features.spec import Feature
 from propensity.training.split import stratified_split
 from propensity.training.train import HYPERPARAMETERS
 
+# The hyperparameters of the reference: the v2 model's, since the batch ratio is v2's.
+REFERENCE_API = "v2"
 USUAL_SINGLE_PATH = "/usual/predict"
 USUAL_BATCH_PATH = "/usual/predict/batch"
 
@@ -54,14 +58,17 @@ def reference_pipeline(
     """The fitted reference Pipeline, from ``cache_dir`` when this data and scikit-learn fitted it before.
 
     ``max_iter`` overrides the number of boosting rounds (the smoke test's tiny model); by
-    default the reference has as many trees as the service's v1 model. Returns the Pipeline and
+    default the reference has the v2 model's hyperparameters (``REFERENCE_API``). Returns the Pipeline and
     the seconds fitting took (``None`` when it came from the cache). The pickle is one this
     harness wrote itself into the git-ignored cache.
     """
     import sklearn
 
-    rounds = max_iter or HYPERPARAMETERS["v1"]["max_iter"]
-    name = f"reference-pipeline-sklearn{sklearn.__version__}-{dataset.sha256[:12]}-{rounds}.pkl"
+    rounds = max_iter or HYPERPARAMETERS[REFERENCE_API]["max_iter"]
+    params = "-".join(f"{k}{v}" for k, v in sorted(HYPERPARAMETERS[REFERENCE_API].items()) if k != "max_iter")
+    name = (
+        f"reference-sklearn{sklearn.__version__}-{dataset.sha256[:12]}-{REFERENCE_API}-{params}-{rounds}.pkl"
+    )
     path = cache_dir / name
     if path.exists():
         with path.open("rb") as file:
@@ -75,7 +82,7 @@ def reference_pipeline(
 
 
 def train_reference_pipeline(dataset: BankDataset, max_iter: int) -> tuple[Any, float]:
-    """The usual approach's model, fitted on the same training rows as the service's v1 model.
+    """The usual approach's model (v1's flat columns, v2's hyperparameters), on the same training rows.
 
     Returns the fitted Pipeline and the seconds fitting took.
     """
@@ -93,7 +100,7 @@ def train_reference_pipeline(dataset: BankDataset, max_iter: int) -> tuple[Any, 
         [("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False), categorical)],
         remainder="passthrough",
     )
-    params = {**HYPERPARAMETERS["v1"], "max_iter": max_iter}
+    params = {**HYPERPARAMETERS[REFERENCE_API], "max_iter": max_iter}
     model = HistGradientBoostingClassifier(random_state=0, early_stopping=False, **params)
     pipeline = Pipeline([("preprocess", preprocess), ("model", model)])
     pipeline.fit(frame, dataset.target[train_rows])

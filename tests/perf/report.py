@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 # The issue's targets (issue 3, "Targets"), in the units the results use.
@@ -89,6 +90,78 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         )
     size = results.get("size") or {}
     found.append(_target("shipped size, arm64, unzipped", SHIPPED_MIB, size.get("largest_total_mib"), "MiB"))
+    return found
+
+
+# Issue 14's ratios, each within one run (CPU time of the calling thread, p50) ----------------
+# One entry per ratio: (what, target, the figure from a run's results or None). A section a
+# helper adds registers its ratios by appending here.
+
+
+def _cpu_p50(results: dict[str, Any], prefix: str) -> float | None:
+    cpu = _get(results, "handler", "cpu") or {}
+    name = next((k for k in cpu if k.startswith(prefix)), None)
+    return None if name is None else float(cpu[name]["p50_ms"])
+
+
+def _over(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None or b == 0 else a / b
+
+
+def _cold_median(results: dict[str, Any], name: str) -> float | None:
+    value = _get(results, "cold_start", name, "median_ms")
+    return None if value is None else float(value)
+
+
+RatioFigure = Callable[[dict[str, Any]], float | None]
+RATIOS: list[tuple[str, float, RatioFigure]] = [
+    (
+        "v2 batch of 1,000 / usual pandas + Pipeline batch (v2 hyperparameters)",
+        0.5,
+        lambda r: _over(_cpu_p50(r, "v2 batch"), _cpu_p50(r, "usual batch")),
+    ),
+    (
+        "v2 batch of 1,000 / tree evaluation alone (served v2 model)",
+        2.0,
+        lambda r: _over(_cpu_p50(r, "v2 batch"), _cpu_p50(r, "trees alone")),
+    ),
+    (
+        "trees, 1 row / onnxruntime",
+        1.0,
+        lambda r: _get(r, "trees", "ratios", "service over onnxruntime, 1 row"),
+    ),
+    (
+        "trees, 1,000 rows / onnxruntime",
+        1.0,
+        lambda r: _get(r, "trees", "ratios", "service over onnxruntime, 1000 rows"),
+    ),
+    (
+        "v2 single / no-op FastAPI + Mangum floor",
+        3.0,
+        lambda r: _over(_cpu_p50(r, "v2 single"), _cpu_p50(r, "floor single (no-op, lifespan off)")),
+    ),
+    (
+        "cold start, Python 3.12 + layers, v2 / numpy + pydantic no-op floor",
+        2.0,
+        lambda r: _over(_cold_median(r, "lambda 3.12 v2"), _cold_median(r, "lambda 3.12 floor")),
+    ),
+    (
+        "cold start, dev venv, v2 / numpy + pydantic no-op floor",
+        2.0,
+        lambda r: _over(_cold_median(r, "venv v2"), _cold_median(r, "venv floor")),
+    ),
+]
+
+
+def ratios(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every issue-14 ratio this run measured, beside its target (``met`` None: not measured)."""
+    found = []
+    for name, limit, figure in RATIOS:
+        try:
+            value = figure(results)
+        except (KeyError, TypeError, ValueError):
+            value = None
+        found.append(_target(name, limit, value, "x"))
     return found
 
 
@@ -220,6 +293,18 @@ def _size_lines(size: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _trees_lines(trees: dict[str, Any]) -> list[str]:
+    m = trees["model"]
+    lines = _latency_rows(
+        f"Trees alone, {m['trees']} trees of depth {m['depth']}, {m['columns']} columns (CPU ms)",
+        trees["cpu"],
+        4,
+    )
+    parity = ", ".join(f"{k} {v:.2g}" for k, v in trees["parity"].items())
+    lines.append(f"  parity: {parity}; onnxruntime {trees['onnxruntime']}")
+    return lines
+
+
 def render(results: dict[str, Any]) -> str:
     """The whole run as plain text."""
     m = results["machine"]
@@ -244,10 +329,17 @@ def render(results: dict[str, Any]) -> str:
         problem = _section_error(name, section)
         lines += problem if problem is not None else renderer(section)
         lines.append("")
+    if "trees" in results and _section_error("trees", results["trees"]) is None:
+        lines += _trees_lines(results["trees"]) + [""]
     lines.append("Targets (issue 3)")
     for t in results["targets"]:
         mark = {True: "met", False: "MISSED", None: "not measured"}[t["met"]]
         measured = f"{_num(t['measured'], 2)} {t['unit']}"
         lines.append(f"  [{mark:^12}] {t['target']}: {measured} (limit {_num(t['limit'], 1)})")
+    lines.append("")
+    lines.append("Ratios (issue 14), each within this run: measured / target")
+    for t in results.get("ratios") or ratios(results):
+        mark = {True: "met", False: "NOT MET", None: "not measured"}[t["met"]]
+        lines.append(f"  [{mark:^12}] {t['target']}: {_num(t['measured'], 2)}x (target <= {t['limit']}x)")
     lines.append(f"\nTotal benchmark time {results['seconds']} s")
     return "\n".join(lines)

@@ -38,10 +38,10 @@ from tests.perf.inputs import (
     progress,
 )
 from tests.perf.machine import machine_facts
-from tests.perf.report import render, targets
+from tests.perf.report import ratios, render, targets
 
 RESULTS = ROOT / "bench-results" / "latest.json"
-SECTIONS = ("handler", "cold_start", "load_test", "drift", "size")
+
 PRIORITY_INCREMENT = -15
 
 
@@ -136,6 +136,12 @@ def bench_cold_start(bundles: BenchBundles, plan: Plan) -> dict[str, Any]:
             venv, env, event, plan.cold_runs, plan.cold_warmups, breakdown=api == "v2"
         )
         progress(f"cold start venv {api}: median {results[f'venv {api}']['median_ms']} ms")
+        if api == "v2":
+            with tempfile.TemporaryDirectory(prefix="cold-floor-") as floor_dir:
+                floor = cold_start.floor_environment(venv, Path(floor_dir))
+                results["venv floor"] = cold_start.measure(
+                    floor, env, event, plan.cold_runs, plan.cold_warmups, False
+                )
     with tempfile.TemporaryDirectory(prefix="no-pyc-") as empty:
         no_pyc = cold_start.venv_without_pyc_environment(function_dir, Path(empty))
         env = handler_env(bundles, ["v2"])
@@ -171,6 +177,13 @@ def _cold_start_lambda(bundles: BenchBundles, plan: Plan) -> dict[str, Any]:
             environment, env, _first_request(api), plan.cold_runs, plan.cold_warmups, breakdown=api == "v2"
         )
         progress(f"cold start Python 3.12 {api}: median {results[f'lambda 3.12 {api}']['median_ms']} ms")
+        if api == "v2":  # the floor, right after, in the same environment
+            with tempfile.TemporaryDirectory(prefix="cold-floor-") as floor_dir:
+                floor = cold_start.floor_environment(environment, Path(floor_dir))
+                results["lambda 3.12 floor"] = cold_start.measure(
+                    floor, env, _first_request(api), plan.cold_runs, plan.cold_warmups, breakdown=False
+                )
+            progress(f"cold start floor: median {results['lambda 3.12 floor']['median_ms']} ms")
     return results
 
 
@@ -206,13 +219,27 @@ def bench_size(bundles: BenchBundles, plan: Plan) -> dict[str, Any]:
     return shipped_size.measure_shipped_size(bundles.bundle_dirs)
 
 
+def bench_trees(bundles: BenchBundles, plan: Plan) -> dict[str, Any]:
+    """Tree evaluation alone: the service's numpy trees, onnxruntime and scikit-learn, one model."""
+    from tests.perf import trees_peer
+
+    missing = trees_peer.available()
+    if missing is not None:
+        return {"skipped": missing}
+    return trees_peer.measure(plan.rounds, max(plan.single_iterations // 20, 10), plan.reference_max_iter)
+
+
+# Every section: name -> function(bundles, plan) -> results. Adding a section is one line here
+# (and, for its ratios, one entry in report.RATIOS).
 BENCHMARKS: dict[str, Callable[[BenchBundles, Plan], dict[str, Any]]] = {
     "handler": bench_handler,
+    "trees": bench_trees,
     "cold_start": bench_cold_start,
     "load_test": bench_load,
     "drift": bench_drift,
     "size": bench_size,
 }
+SECTIONS = tuple(BENCHMARKS)
 
 
 # Entry point -----------------------------------------------------------------------------------
@@ -257,6 +284,7 @@ def run(
             failures.append(name)
         progress(f"{name} took {time.perf_counter() - section_started:.0f}s")
     results["targets"] = targets(results)
+    results["ratios"] = ratios(results)
     results["failed_sections"] = failures
     results["seconds"] = round(time.perf_counter() - started, 1)
     return results

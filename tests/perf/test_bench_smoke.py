@@ -20,7 +20,7 @@ from propensity.registry.storage import LocalBlobStore
 from tests.perf.cold_start import summarise_importtime
 from tests.perf.handler_latency import usual_single_iterations
 from tests.perf.inputs import BenchBundles
-from tests.perf.report import render, targets
+from tests.perf.report import RATIOS, render, targets
 from tests.perf.run_benchmarks import SECTIONS, Plan, main, run
 
 TINY = Plan(
@@ -133,6 +133,9 @@ def test_report_shows_every_section_and_target(results):
     for title in ("Warm latency", "Cold start", "Load test", "drift", "Shipped size", "Targets"):
         assert title.lower() in text.lower()
     assert text.count("limit") == len(targets(results))
+    # And issue 14's ratios, each beside its target
+    assert "Ratios (issue 14)" in text
+    assert text.count("x (target <=") == len(RATIOS)
 
 
 def test_importtime_summary_attributes_time_to_packages():

@@ -28,7 +28,11 @@ def test_v1_prediction_leaves_one_plain_json_event_line(client, bundles, capsys)
     assert len(lines) == 1
     assert json.loads(lines[0])["event"] == "PredictionEvent"
     event = PredictionEvent.model_validate_json(lines[0])
-    assert lines[0] == event.model_dump_json()
+    # (compact: fields at their default are left out, and read back as that default)
+    assert json.loads(lines[0]) == json.loads(event.model_dump_json(exclude_defaults=True)) | {
+        "event": "PredictionEvent",
+        "schema_version": event.schema_version,
+    }
     # And it records what was asked and answered, by which model, how fast
     body = response.json()
     assert event.api_version == "v1"
@@ -131,16 +135,17 @@ def test_prediction_metrics_with_low_cardinality_dimensions(emf_client, bundles,
     assert blob[names.DIMENSION_API] == "v1"
     assert blob[names.DIMENSION_MODEL] == bundles["v1"].version
     assert "consumer" not in json.dumps(directive)
-    # And latency per phase, the decision, the band and the probability are there
+    # And latency per phase, the decision and the probability are there: what the alarms and
+    # the dashboard read, and nothing else (a zero decision count is not written)
     values = metrics_of([blob])
     for metric in names.PHASE_LATENCY.values():
         assert values[metric][0] >= 0
     decision = body["prediction"]
     assert values[names.DECISION_COUNT[decision]] == [1.0]
-    assert values[names.DECISION_COUNT["no" if decision == "yes" else "yes"]] == [0.0]
-    assert values[names.CONFIDENCE_COUNT[body["confidence"]]] == [1.0]
     assert values[names.PROBABILITY_SUM] == [pytest.approx(body["probability"])]
     assert values[names.PREDICTIONS] == [1.0]
+    expected = {*names.PHASE_LATENCY.values(), names.DECISION_COUNT[decision], names.PROBABILITY_SUM}
+    assert set(values) - {names.COLD_START} == expected | {names.PREDICTIONS}
 
 
 def test_validation_errors_are_counted_by_field(emf_client, capsys):
@@ -193,7 +198,7 @@ def test_batch_metrics_count_records(emf_client, capsys):
     assert values[names.PREDICTIONS] == [250.0]
     scored = [r for r in body["results"] if "probability" in r]
     assert values[names.PROBABILITY_SUM] == [pytest.approx(sum(r["probability"] for r in scored))]
-    assert sum(values[m][0] for m in names.CONFIDENCE_COUNT.values()) == 250.0
+    assert sum(values[m][0] for m in names.DECISION_COUNT.values() if m in values) == 250.0
 
 
 def test_metrics_off_publishes_nothing(make_client, capsys):

@@ -46,6 +46,14 @@ def test_non_finite_constants_are_refused(text: str):
         parse_json(text.encode())
 
 
-def test_duplicate_keys_keep_the_last_value():
-    # JSON leaves duplicates undefined; Python keeps the last one, and so does the service.
-    assert parse_json(b'{"a": 1, "a": 2}') == {"a": 2}
+@pytest.mark.parametrize(
+    "text", ['{"a": 1, "a": 2}', '{"records": [{"b": {"c": 1, "c": 1}}]}', '[{"x": 1}, {"y": 2, "y": 2}]']
+)
+def test_duplicate_keys_are_refused_at_any_depth(text: str):
+    # JSON leaves duplicates undefined and Python would keep the last one silently: refuse instead.
+    with pytest.raises(MalformedRequestError, match="twice"):
+        parse_json(text.encode())
+
+
+def test_equal_keys_in_different_objects_are_fine():
+    assert parse_json(b'[{"a": 1}, {"a": 2}]') == [{"a": 1}, {"a": 2}]

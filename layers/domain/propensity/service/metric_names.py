@@ -31,20 +31,19 @@ PHASE_LATENCY: Final[dict[str, str]] = {
     "inference": "InferenceLatency",
     "serialization": "SerializationLatency",
 }
-REQUEST_LATENCY: Final[str] = "RequestLatency"  # all four phases and the glue around them
-
-# Per scored record.
+# Per scored record (a decision count of zero is not written: SUM over a period reads it as 0).
 PREDICTIONS: Final[str] = "Predictions"
 DECISION_COUNT: Final[dict[str, str]] = {"yes": "PredictionYes", "no": "PredictionNo"}
 # Sum of the records' probabilities: mean probability = SUM(ProbabilitySum) / SUM(Predictions)
 # (exact over any period; one value per request keeps EMF small for a batch of 1,000).
 PROBABILITY_SUM: Final[str] = "ProbabilitySum"
-CONFIDENCE_COUNT: Final[dict[str, str]] = {
-    "low": "ConfidenceLow",
-    "medium": "ConfidenceMedium",
-    "high": "ConfidenceHigh",
-}
+# (RequestLatency and the per-band Confidence* counts were dropped in issue 14: no alarm or
+# dashboard read them, and they were 4 of a single request's 12 metrics. The band is in the
+# PredictionEvent.)
 BATCH_SIZE: Final[str] = "BatchSize"  # records per batch request (v2 batch only)
+
+# The first request of an execution environment.
+COLD_START: Final[str] = "ColdStart"
 
 # Requests refused before validation (bad JSON, too large, wrong content type, no model).
 REJECTED_REQUESTS: Final[str] = "RejectedRequests"

@@ -1,29 +1,20 @@
-"""Typed domain exceptions and their HTTP mapping, registered once on the application.
+"""Typed domain exceptions and their HTTP answers (no web framework: both front ends use them).
 
 Every error the service answers is a JSON body with a ``detail``: a message (400, 404, 405,
 413, 415, 500, 503) or, for validation, FastAPI's list of ``{"loc", "msg", "type"}`` items
-(422). Nothing internal (stack traces, exception reprs) ever reaches a response body; the
-catch-all logs the trace and answers a plain 500.
+(422). Nothing internal (stack traces, exception text) ever reaches a response body; the
+front ends' catch-all logs the trace and answers ``INTERNAL_ERROR``.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from propensity.constants import ApiVersion
-from propensity.observability import logger
-
-JSON_MEDIA_TYPE = "application/json"
-
+from propensity.service.core.http import Answer, json_answer
 
 # Response shapes (documented in the OpenAPI schema) ----------------------------------------
 
@@ -104,21 +95,22 @@ class RequestInvalidError(ServiceError):
 # HTTP mapping --------------------------------------------------------------------------------
 
 
-def json_response(body: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
-    """A JSON response without FastAPI's encoder (bodies here are plain JSON types already)."""
-    return Response(
-        json.dumps(body, separators=(",", ":"), allow_nan=False).encode(),
-        status_code=status_code,
-        headers=headers,
-        media_type=JSON_MEDIA_TYPE,
-    )
-
-
-def error_response(error: ServiceError) -> Response:
+def error_answer(error: ServiceError) -> Answer:
     """The HTTP answer for a domain exception."""
     if isinstance(error, RequestInvalidError):
-        return json_response({"detail": error.errors}, error.status_code, error.headers)
-    return json_response({"detail": error.message}, error.status_code, error.headers)
+        return json_answer({"detail": error.errors}, error.status_code, error.headers)
+    return json_answer({"detail": error.message}, error.status_code, error.headers)
+
+
+INTERNAL_ERROR: Final[Answer] = json_answer({"detail": "internal error; the failure has been logged"}, 500)
+
+
+def not_found(method: str, path: str) -> Answer:
+    return json_answer({"detail": f"no such endpoint: {method} {path}; see /docs for the API"}, 404)
+
+
+def not_allowed(method: str, path: str) -> Answer:
+    return json_answer({"detail": f"{method} is not allowed on {path}; see /docs for the API"}, 405)
 
 
 def validation_items(
@@ -126,69 +118,6 @@ def validation_items(
 ) -> list[dict[str, Any]]:
     """pydantic errors as FastAPI's ``detail`` items, located under ``prefix``."""
     return [{"loc": [*prefix, *error["loc"]], "msg": error["msg"], "type": error["type"]} for error in errors]
-
-
-async def _service_error(_request: Request, error: Exception) -> Response:
-    assert isinstance(error, ServiceError)
-    return error_response(error)
-
-
-async def _http_error(request: Request, error: Exception) -> Response:
-    assert isinstance(error, StarletteHTTPException)
-    if error.status_code == 404:
-        message = f"no such endpoint: {request.method} {request.url.path}; see /docs for the API"
-    elif error.status_code == 405:
-        message = f"{request.method} is not allowed on {request.url.path}; see /docs for the API"
-    else:
-        message = str(error.detail)
-    return json_response({"detail": message}, error.status_code, dict(error.headers or {}))
-
-
-async def _fastapi_validation_error(_request: Request, error: Exception) -> Response:
-    # Only routes with declared parameters raise this (the prediction routes parse bodies themselves).
-    assert isinstance(error, RequestValidationError)
-    items = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in error.errors()]
-    return json_response({"detail": items}, 422)
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    """Register the one mapping from exceptions to HTTP answers (call once per app)."""
-    app.add_exception_handler(ServiceError, _service_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(RequestValidationError, _fastapi_validation_error)
-    app.add_middleware(CatchAll)
-
-
-class CatchAll:
-    """Last line of defence: an unexpected exception becomes a logged, trace-free JSON 500.
-
-    It sits inside the header middlewares, so a 500 on ``/v1`` still carries the deprecation
-    headers (Starlette's own handler for ``Exception`` runs outside every middleware).
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking_send)
-        except Exception:
-            logger.exception("unhandled error", extra={"path": scope.get("path")})
-            if started:  # too late for a clean answer; let the server close the connection
-                raise
-            response = json_response({"detail": "internal error; the failure has been logged"}, 500)
-            await response(scope, receive, send)
 
 
 def api_version_of(path: str) -> ApiVersion | None:

@@ -1,34 +1,34 @@
-"""PredictionEvents: built per scored record, written as one JSON line each.
+"""PredictionEvents: one compact JSON line per scored record, serialised without model objects.
 
 In Lambda the line goes to stdout, unwrapped (not through the Powertools logger), so a
 CloudWatch Logs subscription filtered on ``{ $.event = "PredictionEvent" }`` and Firehose's
-message extraction deliver exactly ``PredictionEvent.model_dump_json()`` to the archive.
+message extraction deliver exactly the line to the archive.
 The local server appends the same events to a folder laid out like the S3 archive.
 
-Events are built with ``model_construct``: every value was validated or computed by the
-service a moment earlier, and full validation would cost more than the model's inference.
-The tests validate emitted lines against ``PredictionEvent``.
+Lines are written from plain dicts: every value was validated or computed by the service a
+moment earlier, and a model object per record (built, copied, dumped) cost more than the
+trees. The tests validate emitted lines against ``PredictionEvent``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, TextIO
+from typing import TYPE_CHECKING, Any, Final, TextIO
 
 import numpy as np
 
-from propensity.archive.layout import LocalArchiveWriter
 from propensity.constants import EVENT_LOG_MARKER, EVENT_SCHEMA_VERSION, ApiVersion
-from propensity.events import PhaseLatency, PredictionEvent
+from propensity.service.core.http import RequestInfo
 
-_EVENT_FIELDS: Final = frozenset(PredictionEvent.model_fields)
-_LATENCY_FIELDS: Final = frozenset(PhaseLatency.model_fields)
+if TYPE_CHECKING:
+    from propensity.archive.layout import LocalArchiveWriter
 
 
 def new_prediction_ids(count: int) -> list[str]:
@@ -47,25 +47,6 @@ def new_prediction_ids(count: int) -> list[str]:
 
 
 @dataclass(frozen=True)
-class RequestInfo:
-    """Who asked, and under which request id (API Gateway's, or a local uuid)."""
-
-    request_id: str
-    consumer: str | None
-    received_at: datetime
-
-
-def phase_latency(phases_ms: dict[str, float]) -> PhaseLatency:
-    return PhaseLatency.model_construct(
-        _fields_set=set(_LATENCY_FIELDS),
-        validation_ms=phases_ms.get("validation", 0.0),
-        preprocessing_ms=phases_ms.get("preprocessing", 0.0),
-        inference_ms=phases_ms.get("inference", 0.0),
-        serialization_ms=phases_ms.get("serialization", 0.0),
-    )
-
-
-@dataclass(frozen=True)
 class ScoredRecord:
     """One record's part of an event (the rest is shared by the request)."""
 
@@ -78,51 +59,120 @@ class ScoredRecord:
     customer_ref: str | None = None
 
 
-def build_events(
-    records: Sequence[ScoredRecord],
+def _timestamp(moment: datetime) -> str:
+    # pydantic's datetime format (UTC as "Z"), so a line reads back to the same value.
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def event_lines(
+    records: Sequence[ScoredRecord] | ScoredColumns,
     *,
     info: RequestInfo,
     api_version: ApiVersion,
     model_version: str,
     threshold: float,
-    latency: PhaseLatency,
+    phases_ms: dict[str, float],
     batch_size: int,
-) -> list[PredictionEvent]:
-    """One PredictionEvent per scored record of a request."""
-    template = PredictionEvent.model_construct(
-        _fields_set=set(_EVENT_FIELDS),
-        event=EVENT_LOG_MARKER,
-        schema_version=EVENT_SCHEMA_VERSION,
-        prediction_id="",
-        request_id=info.request_id,
-        timestamp=info.received_at,
-        api_version=api_version,
-        model_version=model_version,
-        consumer=info.consumer,
-        customer_ref=None,
-        features={},
-        probability=0.0,
-        decision="no",
-        threshold=threshold,
-        confidence="low",
-        warnings=[],
-        batch_size=batch_size,
-        latency=latency,
-    )
-    return [
-        template.model_copy(
-            update={
-                "prediction_id": r.prediction_id,
-                "customer_ref": r.customer_ref,
-                "features": r.features,
-                "probability": r.probability,
-                "decision": r.decision,
-                "confidence": r.confidence,
-                "warnings": r.warnings,
+    experiment: str | None = None,
+    arm: str | None = None,
+) -> list[str]:
+    """One compact PredictionEvent JSON line per scored record of a request.
+
+    The fields the request shares are serialised once; a field left at its default (no
+    consumer, no warnings, a batch of 1, not synthetic, no experiment) is left out, which
+    ``PredictionEvent`` reads back as that default. Latencies keep microseconds.
+    """
+    shared: dict[str, Any] = {
+        "request_id": info.request_id,
+        "timestamp": _timestamp(info.received_at),
+        "api_version": api_version,
+        "model_version": model_version,
+        "threshold": threshold,
+        "latency": {f"{phase}_ms": round(phases_ms.get(phase, 0.0), 3) for phase in _PHASES},
+    }
+    if info.consumer is not None:
+        shared["consumer"] = info.consumer
+    if batch_size != 1:
+        shared["batch_size"] = batch_size
+    if info.synthetic:
+        shared["synthetic"] = True
+    if experiment is not None:
+        shared["experiment"] = experiment
+    if arm is not None:
+        shared["arm"] = arm
+    tail = _encode(shared)[1:]  # '"request_id":...}' closes every line
+    own = records.own_fields() if isinstance(records, ScoredColumns) else _own_fields(records)
+    if not own:
+        return []
+    # One encoder call for every record, then cut at each record's first key: a quote inside a
+    # string is escaped, so '},{"prediction_id":' cannot occur anywhere but between records.
+    body = _encode(own)[len(_FIRST) : -2]
+    return [f"{_HEAD}{_KEY}{piece},{tail}" for piece in body.split(_BETWEEN)]
+
+
+def _own_fields(records: Sequence[ScoredRecord]) -> list[dict[str, Any]]:
+    own: list[dict[str, Any]] = []
+    for r in records:
+        fields: dict[str, Any] = {
+            "prediction_id": r.prediction_id,
+            "probability": r.probability,
+            "decision": r.decision,
+            "confidence": r.confidence,
+            "features": r.features,
+        }
+        if r.customer_ref is not None:
+            fields["customer_ref"] = r.customer_ref
+        if r.warnings:
+            fields["warnings"] = r.warnings
+        own.append(fields)
+    return own
+
+
+@dataclass(frozen=True)
+class ScoredColumns:
+    """A batch's scored records as columns (no object per record until the event dicts)."""
+
+    prediction_ids: list[str]
+    features: Mapping[str, list[Any]]  # flat name -> values
+    probabilities: list[float]
+    decisions: list[str]
+    bands: list[str]
+    warnings: list[list[str]]
+    customer_refs: list[str | None]
+
+    def own_fields(self) -> list[dict[str, Any]]:
+        names = list(self.features)
+        own = [
+            {
+                "prediction_id": i,
+                "probability": p,
+                "decision": d,
+                "confidence": c,
+                "features": dict(zip(names, row, strict=True)),
             }
-        )
-        for r in records
-    ]
+            for i, p, d, c, row in zip(
+                self.prediction_ids,
+                self.probabilities,
+                self.decisions,
+                self.bands,
+                zip(*self.features.values(), strict=True),
+                strict=True,
+            )
+        ]
+        for fields, ref, warnings in zip(own, self.customer_refs, self.warnings, strict=True):
+            if ref is not None:
+                fields["customer_ref"] = ref
+            if warnings:
+                fields["warnings"] = warnings
+        return own
+
+
+_PHASES: Final = ("validation", "preprocessing", "inference", "serialization")
+_HEAD: Final = f'{{"event":"{EVENT_LOG_MARKER}","schema_version":{EVENT_SCHEMA_VERSION},'
+_KEY: Final = '"prediction_id":'
+_FIRST: Final = "[{" + _KEY
+_BETWEEN: Final = "},{" + _KEY
+_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
 
 class EventSink:
@@ -130,19 +180,22 @@ class EventSink:
 
     def __init__(self, to_stdout: bool, archive_dir: Path | None, stream: TextIO | None = None) -> None:
         self.to_stdout = to_stdout
-        self.archive = LocalArchiveWriter(archive_dir) if archive_dir is not None else None
+        self.archive: LocalArchiveWriter | None = None
+        if archive_dir is not None:  # the local server only: Lambda never imports the archive code
+            from propensity.archive.layout import LocalArchiveWriter
+
+            self.archive = LocalArchiveWriter(archive_dir)
         self._stream = stream
 
-    def emit(self, events: list[PredictionEvent]) -> None:
-        if not events:
+    def emit(self, lines: list[str]) -> None:
+        """Write ``event_lines`` output: one write to stdout, and the local archive if any."""
+        if not lines:
             return
         if self.to_stdout:
             stream = self._stream or sys.stdout  # looked up late: tests and runners swap stdout
-            stream.write("".join(event.model_dump_json() + "\n" for event in events))
+            stream.write("\n".join(lines) + "\n")
             stream.flush()
-        if self.archive is not None:
-            self.archive.write(events)
+        if self.archive is not None:  # the local server: validated back into events for the writer
+            from propensity.events import PredictionEvent
 
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
+            self.archive.write([PredictionEvent.model_validate_json(line) for line in lines])

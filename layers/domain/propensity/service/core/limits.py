@@ -1,49 +1,54 @@
-"""Request limits, checked before any validation: content type, body size, JSON syntax and depth.
+"""Request limits, checked before any validation: content type, body size, JSON syntax, depth, keys.
 
 Everything here answers a 4xx with a message saying what to change; nothing reaches the
-model or the validators unless it is a JSON document of a sane size and shape.
+model or the validators unless it is a JSON document of a sane size and shape. Messages are
+written here, never copied from a Python exception (whose text may name interpreter settings
+or internals).
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any, Final
 
 import numpy as np
-from starlette.requests import Request
 
 from propensity.constants import MAX_BODY_BYTES_SINGLE, MAX_JSON_DEPTH
 from propensity.service.core.errors import (
-    JSON_MEDIA_TYPE,
     MalformedRequestError,
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
 )
+from propensity.service.core.http import JSON_MEDIA_TYPE, Incoming
 
 
-def check_content_type(request: Request) -> None:
+def check_content_type(headers: Mapping[str, str]) -> None:
     """Only ``application/json`` (parameters such as ``charset`` allowed) is accepted."""
-    raw = request.headers.get("content-type")
+    raw = headers.get("content-type")
     media_type = raw.split(";", 1)[0].strip().lower() if raw else ""
     if media_type != JSON_MEDIA_TYPE:
-        shown = f"'{raw}'" if raw else "no content type"
+        shown = f"'{raw[:100]}'" if raw else "no content type"
         raise UnsupportedMediaTypeError(f"send the body as {JSON_MEDIA_TYPE} (got {shown})")
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 as soon as it exceeds ``limit`` bytes."""
-    declared = request.headers.get("content-length")
+def check_body(incoming: Incoming, limit: int) -> bytes:
+    """The request body, or 413 when it (or its declared length) exceeds ``limit`` bytes."""
+    if incoming.body_error is not None:
+        raise MalformedRequestError(incoming.body_error)
+    declared = incoming.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLargeError(_too_large(int(declared), limit))
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLargeError(_too_large(size, limit, at_least=True))
-        chunks.append(chunk)
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    if incoming.truncated or len(incoming.body) > limit:
+        raise PayloadTooLargeError(_too_large(len(incoming.body), limit, at_least=incoming.truncated))
+    return incoming.body
+
+
+def json_document(incoming: Incoming, limit: int) -> Any:
+    """The parsed JSON body, after the content type, size, syntax, depth and duplicate-key checks."""
+    check_content_type(incoming.headers)
+    return parse_json(check_body(incoming, limit))
 
 
 def _too_large(size: int, limit: int, at_least: bool = False) -> str:
@@ -63,24 +68,40 @@ def _number(literal: str) -> float | int:
     return int(value) if value.is_integer() else value
 
 
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # The last of two equal keys would silently win: refuse the body instead.
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                break
+            seen.add(key)
+        raise MalformedRequestError(f"request body has the key {key[:64]!r} twice; send each key once")
+    return document
+
+
 def parse_json(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
     """Parse a JSON body strictly: no NaN/Infinity, nesting at most ``max_depth`` levels.
 
-    Integral numbers written with a fraction or exponent (``41.0``) are read as integers.
+    Integral numbers written with a fraction or exponent (``41.0``) are read as integers; an
+    object with the same key twice is refused.
     """
     if not body.strip():
         raise MalformedRequestError("request body is empty; send a JSON object")
     try:
-        document = json.loads(body, parse_constant=_refuse_constant, parse_float=_number)
+        document = json.loads(
+            body, parse_constant=_refuse_constant, parse_float=_number, object_pairs_hook=_object
+        )
     except RecursionError:
         raise MalformedRequestError(f"JSON nesting is deeper than the limit of {max_depth} levels") from None
     except UnicodeDecodeError:
         raise MalformedRequestError("request body is not valid UTF-8 text") from None
     except json.JSONDecodeError as error:
-        detail = f"{error.msg} at line {error.lineno} column {error.colno}"
-        raise MalformedRequestError(f"request body is not valid JSON: {detail}") from None
-    except ValueError as error:
-        raise MalformedRequestError(f"request body is not valid JSON: {error}") from None
+        where = f"line {error.lineno} column {error.colno}"
+        raise MalformedRequestError(f"request body is not valid JSON: syntax error at {where}") from None
+    except ValueError:  # e.g. an integer of more than 4,300 digits (CPython's conversion limit)
+        raise MalformedRequestError("request body is not valid JSON: a number has too many digits") from None
     too_deep = (
         _deeper_than(document, max_depth) if len(body) <= _WALK_UP_TO_BYTES else _max_depth(body) > max_depth
     )

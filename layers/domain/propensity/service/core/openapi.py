@@ -9,14 +9,15 @@ schemathesis tests against describe exactly what the service does.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
-from pydantic import BaseModel, TypeAdapter
-from pydantic.json_schema import JsonSchemaMode
+from pydantic import BaseModel
 
 from propensity.service.core.errors import ErrorResponse, ValidationErrorResponse
+
+if TYPE_CHECKING:  # the schema is built by the local server only (Lambda never imports FastAPI)
+    from fastapi import FastAPI
+    from pydantic.json_schema import JsonSchemaMode
 
 REF = "#/components/schemas/{model}"
 
@@ -90,6 +91,9 @@ def install_openapi(
     ``patches`` then adjust ``components.schemas`` where a type's own schema is not the whole
     story (e.g. batch items accepted loosely but documented precisely).
     """
+    from fastapi.openapi.utils import get_openapi
+    from pydantic import TypeAdapter
+
     # Responses first: a request type a response embeds is then documented as it is validated.
     schemas: list[tuple[Any, JsonSchemaMode]] = [(t, "serialization") for t in dict.fromkeys(responses)]
     schemas += [(t, "validation") for t in dict.fromkeys(requests)]

@@ -8,37 +8,24 @@ A batch runs each step once for all its records: one matrix, one vectorised scor
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.requests import Request
-
 from propensity.constants import ApiVersion
 from propensity.model.scoring import Scores
 from propensity.observability import logger
 from propensity.service.core.errors import RequestInvalidError, ServiceError
-from propensity.service.core.events import EventSink, RequestInfo, now_utc
-from propensity.service.core.limits import check_content_type, parse_json, read_body
+from propensity.service.core.events import EventSink
+from propensity.service.core.http import Incoming
+from propensity.service.core.limits import json_document
 from propensity.service.core.runtime import ModelRuntime, ServingModel
 from propensity.service.core.telemetry import RequestMetrics, Telemetry
 
 
 def elapsed_ms(since: float) -> float:
     return (time.perf_counter() - since) * 1000
-
-
-def request_info(request: Request) -> RequestInfo:
-    """Request id and consumer from the API Gateway event (via Mangum), or local stand-ins."""
-    event = request.scope.get("aws.event")
-    context = event.get("requestContext") if isinstance(event, dict) else None
-    if isinstance(context, dict):
-        identity = context.get("identity") or {}
-        request_id = context.get("requestId") or str(uuid.uuid4())
-        return RequestInfo(str(request_id), identity.get("apiKeyId") or None, now_utc())
-    return RequestInfo(request.headers.get("x-request-id") or str(uuid.uuid4()), None, now_utc())
 
 
 @dataclass(frozen=True)
@@ -50,13 +37,18 @@ class ScoredBatch:
     inference_ms: float
 
     def probabilities(self) -> list[float]:
-        return [float(p) for p in self.scores.probability]
+        result: list[float] = self.scores.probability.tolist()
+        return result
 
     def decisions(self) -> list[str]:
-        return ["yes" if d else "no" for d in self.scores.decision]
+        return [_DECISIONS[d] for d in self.scores.decision.tolist()]
 
     def bands(self) -> list[str]:
-        return [str(b) for b in self.scores.confidence]
+        result: list[str] = self.scores.confidence.tolist()
+        return result
+
+
+_DECISIONS = {True: "yes", False: "no"}
 
 
 class Pipeline:
@@ -103,18 +95,23 @@ class Pipeline:
     def model(self, api_version: ApiVersion) -> ServingModel:
         return self.runtime.require(api_version)
 
-    async def json_body(self, request: Request, limit: int) -> Any:
-        """The parsed JSON body, after the content type, size, syntax and depth checks."""
-        check_content_type(request)
-        return parse_json(await read_body(request, limit))
+    @staticmethod
+    def json_body(incoming: Incoming, limit: int) -> Any:
+        """The parsed JSON body, after the content type, size, syntax, depth and key checks."""
+        return json_document(incoming, limit)
 
     @staticmethod
     def score(
         served: ServingModel, names: Sequence[str], records: Sequence[Mapping[str, Any]]
     ) -> ScoredBatch:
         """Score flat records in one vectorised pass (``ScoringModel.score``, timed in two halves)."""
+        return Pipeline.score_columns(served, {name: [record[name] for record in records] for name in names})
+
+    @staticmethod
+    def score_columns(served: ServingModel, columns: Mapping[str, Sequence[Any]]) -> ScoredBatch:
+        """Score flat records given as columns (flat name -> values) in one vectorised pass."""
         started = time.perf_counter()
-        matrix = served.model.matrix({name: [record[name] for record in records] for name in names})
+        matrix = served.model.matrix(columns)  # type: ignore[arg-type]
         preprocessed = time.perf_counter()
         scores = served.model.decide(served.model.probability(matrix))
         done = time.perf_counter()

@@ -1,18 +1,20 @@
-"""Per-request metrics, collected while serving and published once, as EMF.
+"""Per-request metrics, collected while serving and published once, as one EMF document.
 
-Collecting into a plain object and publishing at the end keeps the shared Powertools
-``metrics`` untouched while a request is in flight (the local server interleaves requests
-of both versions), and keeps the serving path to one ``add_metric`` per name.
+Collecting into a plain object and publishing at the end keeps requests apart (the local
+server interleaves requests of both versions). Namespace and service name are those of the
+shared Powertools ``metrics`` (``observability``), so every EMF document agrees.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import sys
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-
-from aws_lambda_powertools.metrics import MetricUnit
+from typing import Any, Final, TextIO
 
 from propensity.constants import ApiVersion
 from propensity.observability import metrics
@@ -28,11 +30,10 @@ class RequestMetrics:
 
     api_version: ApiVersion
     model_version: str = UNLOADED_MODEL
-    started: float = field(default_factory=time.perf_counter)
     phases_ms: dict[str, float] = field(default_factory=dict)
-    probabilities: list[float] = field(default_factory=list)
+    predictions: int = 0
+    probability_sum: float = 0.0
     decisions: Counter[str] = field(default_factory=Counter)
-    confidence: Counter[str] = field(default_factory=Counter)
     invalid_fields: Counter[str] = field(default_factory=Counter)
     unknown_categories: Counter[str] = field(default_factory=Counter)
     invalid_records: int = 0
@@ -40,11 +41,11 @@ class RequestMetrics:
     rejected: str | None = None
     server_error: bool = False
 
-    def scored(self, probabilities: Iterable[float], decisions: Iterable[str], bands: Iterable[str]) -> None:
+    def scored(self, probabilities: Sequence[float], decisions: Iterable[str]) -> None:
         """Record the scored records of this request."""
-        self.probabilities.extend(probabilities)
+        self.predictions += len(probabilities)
+        self.probability_sum += float(math.fsum(probabilities))
         self.decisions.update(decisions)
-        self.confidence.update(bands)
 
     def invalid(self, fields: Iterable[str]) -> None:
         """Record offending fields (already mapped to ``metric_names.VALIDATION_FIELDS``)."""
@@ -52,59 +53,86 @@ class RequestMetrics:
 
 
 class Telemetry:
-    """Publishes ``RequestMetrics`` through the shared Powertools ``metrics``.
+    """Writes each request's ``RequestMetrics`` as one EMF document on stdout.
 
-    ``invocation``: leave the flush to ``log_metrics`` around the Lambda handler (one request
-    per invocation). ``request``: flush after each request (a long-running server).
-    ``off``: record nothing (local runs that have no CloudWatch to send EMF to).
+    The document is written here rather than through Powertools' ``Metrics``: the same JSON
+    in a fraction of the time (Powertools validates each ``add_metric``; 12 of them cost
+    0.8 ms of a 1.35 ms request, docs/performance.md). Only what the alarms and the
+    dashboard read is published on the success path: the four phase latencies,
+    ``Predictions``, the decision that was counted (a zero is not written: ``SUM`` over a
+    period treats it alike) and ``ProbabilitySum``.
+    Errors add their counts. The first document of an environment carries ``ColdStart``.
+
+    ``invocation`` and ``request`` both write at the end of the request (a Lambda invocation
+    is one request); ``off`` records nothing (local runs with no CloudWatch to read it).
     """
 
-    def __init__(self, flush: MetricsFlush) -> None:
+    def __init__(self, flush: MetricsFlush, stream: TextIO | None = None) -> None:
         self.flush = flush
+        self._stream = stream
+        self._cold = True
 
     def publish(self, request: RequestMetrics) -> None:
         if self.flush == "off":
             return
-        metrics.add_dimensions(**{names.DIMENSION_API: request.api_version})
-        metrics.add_dimensions(
-            **{names.DIMENSION_API: request.api_version, names.DIMENSION_MODEL: request.model_version}
-        )
-        ms = MetricUnit.Milliseconds
-        for phase, value in request.phases_ms.items():
-            metrics.add_metric(name=names.PHASE_LATENCY[phase], unit=ms, value=value)
-        metrics.add_metric(
-            name=names.REQUEST_LATENCY, unit=ms, value=(time.perf_counter() - request.started) * 1000
-        )
-        count = MetricUnit.Count
+        values: dict[str, float] = {names.PHASE_LATENCY[p]: round(v, 3) for p, v in request.phases_ms.items()}
+        units = dict.fromkeys(values, _MS)
+        counts: dict[str, float] = {}
+        if self._cold:
+            counts[names.COLD_START] = 1
+            self._cold = False
         if request.rejected is not None:
-            metrics.add_metric(name=names.REJECTED_REQUESTS, unit=count, value=1)
-            metrics.add_metric(name=names.rejected_metric(request.rejected), unit=count, value=1)
+            counts[names.REJECTED_REQUESTS] = 1
+            counts[names.rejected_metric(request.rejected)] = 1
         if request.server_error:
-            metrics.add_metric(name=names.SERVER_ERRORS, unit=count, value=1)
+            counts[names.SERVER_ERRORS] = 1
         if request.invalid_fields:
-            metrics.add_metric(
-                name=names.VALIDATION_ERRORS, unit=count, value=sum(request.invalid_fields.values())
-            )
+            counts[names.VALIDATION_ERRORS] = sum(request.invalid_fields.values())
             for name, n in request.invalid_fields.items():
-                metrics.add_metric(name=names.validation_error_metric(name), unit=count, value=n)
+                counts[names.validation_error_metric(name)] = n
         if request.invalid_records:
-            metrics.add_metric(name=names.INVALID_RECORDS, unit=count, value=request.invalid_records)
+            counts[names.INVALID_RECORDS] = request.invalid_records
         if request.unknown_categories:
-            metrics.add_metric(
-                name=names.UNKNOWN_CATEGORIES, unit=count, value=sum(request.unknown_categories.values())
-            )
+            counts[names.UNKNOWN_CATEGORIES] = sum(request.unknown_categories.values())
             for name, n in request.unknown_categories.items():
-                metrics.add_metric(name=names.unknown_category_metric(name), unit=count, value=n)
+                counts[names.unknown_category_metric(name)] = n
         if request.batch_size is not None:
-            metrics.add_metric(name=names.BATCH_SIZE, unit=count, value=request.batch_size)
-        if request.probabilities:
-            metrics.add_metric(name=names.PREDICTIONS, unit=count, value=len(request.probabilities))
-            for decision, metric in names.DECISION_COUNT.items():
-                metrics.add_metric(name=metric, unit=count, value=request.decisions.get(decision, 0))
-            for band, metric in names.CONFIDENCE_COUNT.items():
-                metrics.add_metric(name=metric, unit=count, value=request.confidence.get(band, 0))
-            metrics.add_metric(
-                name=names.PROBABILITY_SUM, unit=MetricUnit.NoUnit, value=float(sum(request.probabilities))
-            )
-        if self.flush == "request":
-            metrics.flush_metrics()
+            counts[names.BATCH_SIZE] = request.batch_size
+        if request.predictions:
+            counts[names.PREDICTIONS] = request.predictions
+            for decision, n in request.decisions.items():
+                if n:
+                    counts[names.DECISION_COUNT[decision]] = n
+        values.update(counts)
+        units.update(dict.fromkeys(counts, _COUNT))
+        if request.predictions:
+            values[names.PROBABILITY_SUM] = request.probability_sum
+            units[names.PROBABILITY_SUM] = _NONE
+        self._write(request, values, units)
+
+    def _write(self, request: RequestMetrics, values: dict[str, float], units: dict[str, str]) -> None:
+        document: dict[str, Any] = {
+            "_aws": {
+                "Timestamp": int(time.time() * 1000),
+                "CloudWatchMetrics": [
+                    {
+                        "Namespace": metrics.namespace,
+                        "Dimensions": _DIMENSIONS,
+                        "Metrics": [{"Name": name, "Unit": unit} for name, unit in units.items()],
+                    }
+                ],
+            },
+            "service": metrics.service,
+            names.DIMENSION_API: request.api_version,
+            names.DIMENSION_MODEL: request.model_version,
+            **values,
+        }
+        stream = self._stream or sys.stdout  # looked up late: tests and runners swap stdout
+        stream.write(_encode(document) + "\n")
+
+
+_MS: Final = "Milliseconds"
+_COUNT: Final = "Count"
+_NONE: Final = "None"
+_DIMENSIONS: Final = [["service"], [names.DIMENSION_API], [names.DIMENSION_API, names.DIMENSION_MODEL]]
+_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode

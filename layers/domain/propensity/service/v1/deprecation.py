@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
 from email.utils import format_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+if TYPE_CHECKING:  # the ASGI middleware serves the local server only; Lambda adds the headers itself
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 SUCCESSOR = "/v2/predict"
 PREFIX = "/v1"
@@ -33,6 +34,11 @@ def deprecation_headers(deprecated_on: date, sunset_on: date) -> dict[str, str]:
         "Link": f'<{SUCCESSOR}>; rel="successor-version"',
         "X-API-Deprecation": f"v1 deprecated on {deprecated_on.isoformat()}",
     }
+
+
+def applies_to(path: str) -> bool:
+    """Whether a path is v1's (its answers carry the deprecation headers)."""
+    return path == PREFIX or path.startswith(PREFIX + "/")
 
 
 def openapi_headers(deprecated_on: date, sunset_on: date) -> dict[str, dict[str, Any]]:
@@ -61,7 +67,7 @@ class DeprecationHeaders:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
-        if not (path == PREFIX or path.startswith(PREFIX + "/")):
+        if not applies_to(path):
             await self.app(scope, receive, send)
             return
 

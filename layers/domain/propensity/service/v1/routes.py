@@ -2,44 +2,35 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
-from fastapi import APIRouter, Request
-from starlette.responses import Response
-
 from propensity.constants import MAX_BODY_BYTES_SINGLE, MODEL_VERSION_HEADER
-from propensity.service.core.errors import JSON_MEDIA_TYPE
-from propensity.service.core.events import ScoredRecord, build_events, new_prediction_ids, phase_latency
+from propensity.service.core.events import ScoredRecord, event_lines, new_prediction_ids
+from propensity.service.core.http import Answer, Incoming, Route, dumps, request_info
 from propensity.service.core.openapi import error_responses, json_request_body, response_doc, with_headers
-from propensity.service.core.pipeline import Pipeline, elapsed_ms, request_info
+from propensity.service.core.pipeline import Pipeline, elapsed_ms
 from propensity.service.v1.adapter import FEATURE_NAMES, to_record
 from propensity.service.v1.models import EXAMPLE_REQUEST, V1PredictResponse
 
 
-def build_router(pipeline: Pipeline, headers_doc: dict[str, dict[str, Any]]) -> APIRouter:
-    """The v1 router; ``headers_doc`` documents the deprecation headers on every response."""
-    router = APIRouter(prefix="/v1", tags=["v1 (deprecated)"])
+def routes(pipeline: Pipeline, headers_doc: dict[str, dict[str, Any]]) -> list[Route]:
+    """The v1 route; ``headers_doc`` documents the deprecation headers on every response.
+
+    The headers themselves are added by each front end to every answer under ``/v1``
+    (``v1.deprecation``), errors and 404/405 included.
+    """
     responses = with_headers(
         {200: response_doc(V1PredictResponse, "The prediction"), **error_responses(400, 413, 415, 422, 503)},
         headers_doc,
     )
 
-    @router.post(
-        "/predict",
-        summary="Score one customer (v1, deprecated: use /v2/predict)",
-        response_model=None,
-        responses=responses,
-        deprecated=True,
-        openapi_extra=json_request_body("V1PredictRequest", {"contract example": EXAMPLE_REQUEST}),
-    )
-    async def predict(request: Request) -> Response:
+    def predict(request: Incoming) -> Answer:
         info = request_info(request)
         with pipeline.observe("v1") as metrics:
             served = pipeline.model("v1")
             started = time.perf_counter()
-            record = to_record(await pipeline.json_body(request, MAX_BODY_BYTES_SINGLE))
+            record = to_record(pipeline.json_body(request, MAX_BODY_BYTES_SINGLE))
             metrics.phases_ms["validation"] = elapsed_ms(started)
 
             scored = pipeline.score(served, FEATURE_NAMES, [record])
@@ -50,24 +41,28 @@ def build_router(pipeline: Pipeline, headers_doc: dict[str, dict[str, Any]]) -> 
             probability = float(scored.scores.probability[0])
             decision = "yes" if scored.scores.decision[0] else "no"
             confidence = str(scored.scores.confidence[0])
-            body = json.dumps(
-                {"prediction": decision, "probability": probability, "confidence": confidence},
-                separators=(",", ":"),
-            ).encode()
+            body = dumps({"prediction": decision, "probability": probability, "confidence": confidence})
             metrics.phases_ms["serialization"] = elapsed_ms(started)
 
-            metrics.scored([probability], [decision], [confidence])
+            metrics.scored([probability], [decision])
             pipeline.events.emit(
-                build_events(
+                event_lines(
                     [ScoredRecord(new_prediction_ids(1)[0], record, probability, decision, confidence, [])],
                     info=info,
                     api_version="v1",
                     model_version=served.version,
                     threshold=served.threshold,
-                    latency=phase_latency(metrics.phases_ms),
+                    phases_ms=metrics.phases_ms,
                     batch_size=1,
                 )
             )
-            return Response(body, media_type=JSON_MEDIA_TYPE, headers={MODEL_VERSION_HEADER: served.version})
+            return Answer(200, body, {MODEL_VERSION_HEADER: served.version})
 
-    return router
+    doc = {
+        "summary": "Score one customer (v1, deprecated: use /v2/predict)",
+        "tags": ["v1 (deprecated)"],
+        "responses": responses,
+        "deprecated": True,
+        "openapi_extra": json_request_body("V1PredictRequest", {"contract example": EXAMPLE_REQUEST}),
+    }
+    return [Route("POST", "/v1/predict", "v1", MAX_BODY_BYTES_SINGLE, predict, doc)]

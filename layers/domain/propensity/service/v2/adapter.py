@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from propensity.features import v2
 from propensity.service import metric_names
 from propensity.service.core.errors import RequestInvalidError
-from propensity.service.v2.models import BLANKS, V2_REQUEST
+from propensity.service.v2.models import BLANKS, V2_RECORDS, V2_REQUEST
 
 FEATURE_NAMES: Final[tuple[str, ...]] = v2.SPEC.names
 
@@ -78,19 +78,17 @@ def detail_items(errors: Sequence[Any], prefix: Sequence[str | int]) -> list[dic
     return items
 
 
-def check_record(document: Any, prefix: Sequence[str | int] = ("body",)) -> NormalisedRecord | RecordErrors:
-    """Validate and normalise one v2 body; errors are located under ``prefix``."""
-    try:
-        payload: dict[str, Any] = dict(V2_REQUEST.validate_python(document))
-    except ValidationError as error:
-        errors = error.errors(include_url=False)
-        return RecordErrors(detail_items(errors, prefix), [error_field(e) for e in errors])
+def normalise(payload: dict[str, Any]) -> NormalisedRecord:
+    """Normalise one validated v2 body (its group dicts are updated in place)."""
     payload.setdefault("customer_ref", None)
     warnings: list[str] = []
     unknown: list[str] = []
     for group_name, name, flat_name, known in _CATEGORICALS:
         group = payload[group_name]
-        value = group[name].strip(BLANKS)
+        sent = group[name]
+        if sent in known:  # already normalised: the usual case, one lookup
+            continue
+        value = sent.strip(BLANKS)
         lowered = value.lower()
         if lowered in known:
             value = lowered
@@ -100,6 +98,74 @@ def check_record(document: Any, prefix: Sequence[str | int] = ("body",)) -> Norm
         group[name] = value
     features = {flat_name: payload[group_name][name] for group_name, name, flat_name in _FIELDS}
     return NormalisedRecord(payload, features, warnings, unknown, payload["customer_ref"])
+
+
+def check_record(document: Any, prefix: Sequence[str | int] = ("body",)) -> NormalisedRecord | RecordErrors:
+    """Validate and normalise one v2 body; errors are located under ``prefix``."""
+    try:
+        payload: dict[str, Any] = V2_REQUEST.validate_python(document)  # type: ignore[assignment]
+    except ValidationError as error:
+        errors = error.errors(include_url=False)
+        return RecordErrors(detail_items(errors, prefix), [error_field(e) for e in errors])
+    return normalise(payload)
+
+
+@dataclass(frozen=True)
+class CheckedBatch:
+    """A batch's valid records as normalised columns, and the errors of the invalid ones."""
+
+    indices: list[int]  # positions of the valid records in the request
+    columns: dict[str, list[Any]]  # flat name -> normalised values of the valid records
+    warnings: list[list[str]]
+    customer_refs: list[str | None]
+    unknown_fields: list[str]  # flat names, once per unknown value
+    errors: dict[int, RecordErrors]
+
+
+def check_records(
+    documents: Sequence[Any], prefix: Sequence[str | int] = ("body", "records")
+) -> CheckedBatch:
+    """Validate a batch's records in one pydantic-core call, then normalise them column by column.
+
+    When some records are invalid, their errors are grouped by index and the others are
+    validated again in one call (pydantic returns no values once any item fails). A column
+    whose values are all known categories (the usual case) is checked with one set operation.
+    """
+    errors: dict[int, RecordErrors] = {}
+    try:
+        payloads: list[Any] = V2_RECORDS.validate_python(documents)
+        indices = list(range(len(documents)))
+    except ValidationError as error:
+        by_index: dict[int, list[Any]] = {}
+        for e in error.errors(include_url=False):
+            index, *loc = e["loc"]
+            by_index.setdefault(int(index), []).append({**e, "loc": tuple(loc)})
+        errors = {
+            i: RecordErrors(detail_items(errs, (*prefix, i)), [error_field(e) for e in errs])
+            for i, errs in by_index.items()
+        }
+        indices = [i for i in range(len(documents)) if i not in errors]
+        payloads = V2_RECORDS.validate_python([documents[i] for i in indices])
+    columns = {flat: [p[group][name] for p in payloads] for group, name, flat in _FIELDS}
+    warnings: list[list[str]] = [[] for _ in payloads]
+    unknown: list[str] = []
+    for group_name, name, flat_name, known in _CATEGORICALS:
+        column = columns[flat_name]
+        if known.issuperset(column):
+            continue
+        for k, sent in enumerate(column):
+            if sent in known:
+                continue
+            value = sent.strip(BLANKS)
+            lowered = value.lower()
+            if lowered in known:
+                value = lowered
+            else:  # kept as sent (trimmed), as for a single record
+                unknown.append(flat_name)
+                warnings[k].append(f"{group_name}.{name}: unknown category {value!r}, scored as unknown")
+            column[k] = value
+    refs = [p.get("customer_ref") for p in payloads]
+    return CheckedBatch(indices, columns, warnings, refs, unknown, errors)
 
 
 def to_record(document: Any) -> NormalisedRecord:

@@ -97,6 +97,8 @@ class V2PredictRequest(TypedDict):
 
 
 V2_REQUEST: Final[TypeAdapter[V2PredictRequest]] = TypeAdapter(V2PredictRequest)
+# A batch's records, validated in one pydantic-core call (the batch's own shape is checked first).
+V2_RECORDS: Final[TypeAdapter[list[V2PredictRequest]]] = TypeAdapter(list[V2PredictRequest])
 
 
 class V2PredictResponse(BaseModel):

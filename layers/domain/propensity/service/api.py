@@ -1,0 +1,96 @@
+"""The service as framework-free routes: what the Lambda handler and the local server both serve.
+
+``build_service`` loads the models once and returns every route of the enabled API versions
+(plus ``/health``). ``answer`` runs one route and maps the domain exceptions to HTTP answers;
+the front ends only translate their request and response types (``service.lambda_api`` for
+API Gateway events, ``service.app`` for FastAPI).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field
+
+from propensity.constants import ApiVersion
+from propensity.service.core.errors import ServiceError, error_answer
+from propensity.service.core.events import EventSink
+from propensity.service.core.http import Answer, Incoming, Route, json_answer
+from propensity.service.core.openapi import response_doc
+from propensity.service.core.pipeline import Pipeline
+from propensity.service.core.runtime import ModelRuntime
+from propensity.service.core.telemetry import Telemetry
+from propensity.service.settings import ServiceSettings
+from propensity.service.v1 import deprecation
+from propensity.service.v1.routes import routes as v1_routes
+from propensity.service.v2.routes import routes as v2_routes
+
+
+class HealthResponse(BaseModel):
+    """``ok`` when every served model is loaded, else ``unavailable`` with the reason."""
+
+    model_config = {"protected_namespaces": ()}
+
+    status: Literal["ok", "unavailable"]
+    reason: Annotated[str | None, Field(description="Why the service is unavailable")] = None
+    api_versions: list[ApiVersion]
+    models: Annotated[
+        dict[str, str | None], Field(description="Model version per API version (null: not loaded)")
+    ]
+
+
+@dataclass(frozen=True)
+class Service:
+    """The loaded runtime and every route this deployment serves."""
+
+    settings: ServiceSettings
+    runtime: ModelRuntime
+    routes: list[Route]
+    v1_headers: dict[str, str] | None  # the deprecation headers, when v1 is served
+
+
+def build_service(settings: ServiceSettings, runtime: ModelRuntime | None = None) -> Service:
+    """The routes for ``settings`` (loads the bundles unless a ``runtime`` is given)."""
+    runtime = runtime if runtime is not None else ModelRuntime.load(settings)
+    pipeline = Pipeline(
+        runtime, Telemetry(settings.metrics_flush), EventSink(settings.events_to_stdout, settings.archive_dir)
+    )
+
+    def health(_request: Incoming) -> Answer:
+        body = HealthResponse(
+            status="ok" if runtime.ready else "unavailable",
+            reason="; ".join(runtime.errors.values()) or None,
+            api_versions=list(settings.api_versions),
+            models={api: runtime.model_version(api) for api in settings.api_versions},
+        )
+        return json_answer(body.model_dump(mode="json"), 200 if runtime.ready else 503)
+
+    routes = [
+        Route("GET", "/health", None, 0, health, {
+            "summary": "Is the model loaded and answering?",
+            "tags": ["health"],
+            "responses": {
+                200: response_doc(HealthResponse, "Every served model is loaded"),
+                503: response_doc(HealthResponse, "A model is not loaded; `reason` says why"),
+            },
+        }),
+    ]  # fmt: skip
+    v1_headers = None
+    if "v2" in settings.api_versions:
+        routes += v2_routes(pipeline)
+    if "v1" in settings.api_versions:
+        assert settings.v1_deprecation_date is not None  # the settings validate both dates
+        assert settings.v1_sunset_date is not None
+        deprecated_on, sunset_on = settings.v1_deprecation_date, settings.v1_sunset_date
+        routes += v1_routes(pipeline, deprecation.openapi_headers(deprecated_on, sunset_on))
+        v1_headers = deprecation.deprecation_headers(deprecated_on, sunset_on)
+    return Service(settings, runtime, routes, v1_headers)
+
+
+def answer(route: Route, request: Incoming) -> Answer:
+    """Run ``route``; a domain exception becomes its HTTP answer (anything else propagates)."""
+    try:
+        return route.handle(request)
+    except ServiceError as error:
+        return error_answer(error)
