@@ -30,16 +30,22 @@ HOUR = datetime(2026, 11, 26, 10, tzinfo=UTC)
 FAST = RetryPolicy(attempts=2, base_delay_s=0.01, max_delay_s=0.02, timeout_s=2.0)
 
 
-def window(hour: datetime, *, psi_alert: bool, info: bool = False, judged: bool = True, api: str = "v1") -> WindowResult:
+def window(
+    hour: datetime, *, psi_alert: bool, info: bool = False, judged: bool = True, api: str = "v1"
+) -> WindowResult:
     alerts = []
     if psi_alert:
         alerts.append(Alert(tier="warning", code="feature_psi", message=f"{api} m1: PSI over 0.2: age 0.41"))
     if info:
-        alerts.append(Alert(tier="info", code="features_over_info", message=f"{api} m1: 3 features with PSI over 0.1"))
+        alerts.append(
+            Alert(tier="info", code="features_over_info", message=f"{api} m1: 3 features with PSI over 0.1")
+        )
     group = GroupDrift(
         api_version=api, model_version="m1", events=500, has_reference=True, judged=judged, alerts=alerts
     )
-    return WindowResult(start=hour, end=hour + timedelta(hours=1), computed_at=hour, events=500, groups=[group])
+    return WindowResult(
+        start=hour, end=hour + timedelta(hours=1), computed_at=hour, events=500, groups=[group]
+    )
 
 
 def settings(tmp_path: Path, slack: str | None = None, pagerduty: str | None = None) -> LocalAlertSettings:
@@ -68,7 +74,9 @@ def test_a_drift_warning_reaches_the_slack_webhook_with_the_aws_message_and_reso
         assert len(slack.requests) == 1 and not pagerduty.requests
         body = slack.requests[0].json()
         assert slack.requests[0].path == "/services/T/B/x"
-        assert body["blocks"][0]["text"]["text"].startswith(":rotating_light: [warning] propensity-local-drift")
+        assert body["blocks"][0]["text"]["text"].startswith(
+            ":rotating_light: [warning] propensity-local-drift"
+        )
         assert "age 0.41" in body["text"]
         assert "RUNBOOK.md#drift-feature-psi-warning" in body["blocks"][-1]["elements"][0]["text"]
         assert "ALERT [warning] propensity-local-drift-feature-psi-warning-v1 ALARM" in console.getvalue()
@@ -96,11 +104,15 @@ def test_an_hour_without_data_counts_as_fine_and_a_gap_resolves_the_alarm(tmp_pa
 def test_info_alarms_page_nobody_and_have_no_ok_action(tmp_path):
     with serve(Reply(200, b"ok")) as slack:
         config = settings(tmp_path, slack=slack.url)
-        raised = route_local_alerts([window(HOUR, psi_alert=False, info=True)], settings=config, stream=io.StringIO())
+        raised = route_local_alerts(
+            [window(HOUR, psi_alert=False, info=True)], settings=config, stream=io.StringIO()
+        )
         assert [(e.tier, e.new_state) for e in raised] == [("info", "ALARM")]
         assert not slack.requests  # info goes to the digest only
         for hour in (1, 2):
-            cleared = route_local_alerts([window(HOUR + timedelta(hours=hour), psi_alert=False)], settings=config)
+            cleared = route_local_alerts(
+                [window(HOUR + timedelta(hours=hour), psi_alert=False)], settings=config
+            )
         assert [e.deliveries for e in cleared] == [{"console": "quiet (no OK action)"}]
 
 
@@ -110,7 +122,9 @@ def test_a_critical_alarm_goes_to_pagerduty_and_slack(tmp_path):
 
     spec = LocalAlarmSpec("probe-failing-critical", "probe-failing-critical", "critical", "The probe fails")
     with serve(Reply(200, b"ok")) as slack, serve(Reply(202, {"status": "success"})) as pagerduty:
-        router = LocalAlertRouter(settings(tmp_path, slack=slack.url, pagerduty=pagerduty.url), stream=io.StringIO())
+        router = LocalAlertRouter(
+            settings(tmp_path, slack=slack.url, pagerduty=pagerduty.url), stream=io.StringIO()
+        )
         router.route([Observation(spec, HOUR, True, "3 of 3 probes failed")], source="test")
         router.route([Observation(spec, HOUR + timedelta(hours=1), False, "probes pass")], source="test")
     trigger, resolve = (r.json() for r in pagerduty.requests)
@@ -156,23 +170,44 @@ def evaluation_result():
             "reliability": [],
             "business": None,
             "estimated": {
-                "rows": 900, "expected_positives": 100, "expected_tp": 60, "expected_fp": 40,
-                "expected_fn": 40, "expected_tn": 760, "precision": 0.6, "recall": 0.6, "f1": 0.6,
-                "roc_auc": 0.8, "brier": 0.1, "conversion_rate": 0.6, "unexpected_subscriber_rate": 0.05,
+                "rows": 900,
+                "expected_positives": 100,
+                "expected_tp": 60,
+                "expected_fp": 40,
+                "expected_fn": 40,
+                "expected_tn": 760,
+                "precision": 0.6,
+                "recall": 0.6,
+                "f1": 0.6,
+                "roc_auc": 0.8,
+                "brier": 0.1,
+                "conversion_rate": 0.6,
+                "unexpected_subscriber_rate": 0.05,
                 "net_return_eur": 10.0,
             },
             "segments": {},
             "signals": {
-                "judged": True, "f1_drop_relative": 0.31, "f1_warning": True,
-                "conversion_drop_relative": 0.01, "conversion_warning": False, "ece": 0.09, "ece_info": True,
+                "judged": True,
+                "f1_drop_relative": 0.31,
+                "f1_warning": True,
+                "conversion_drop_relative": 0.01,
+                "conversion_warning": False,
+                "ece": 0.09,
+                "ece_info": True,
             },
         }
     )
 
 
 def _route_in_process(directory: str, hour_offset: int, url: str) -> None:
-    config = LocalAlertSettings(directory=Path(directory), slack_url=url, console=False, retry=FAST,
-                                dashboard_url="file:///d", runbook_url="file:///r")
+    config = LocalAlertSettings(
+        directory=Path(directory),
+        slack_url=url,
+        console=False,
+        retry=FAST,
+        dashboard_url="file:///d",
+        runbook_url="file:///r",
+    )
     api = "v1" if hour_offset % 2 == 0 else "v2"
     route_local_alerts([window(HOUR, psi_alert=True, api=api)], settings=config)
 
