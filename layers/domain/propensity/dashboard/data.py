@@ -14,6 +14,7 @@ engine, only these functions change; the page renders :class:`DashboardData`.
 
 from __future__ import annotations
 
+import zlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -24,7 +25,7 @@ import numpy as np
 
 from propensity.alerting.local import AlarmRecord, AlertLogEntry, active_alarms, read_log
 from propensity.archive.hours import floor_hour, hours_between
-from propensity.archive.reader import ReadStats, iter_window_events
+from propensity.archive.reader import ReadStats, iter_object_events, window_objects
 from propensity.archive.store import ArchiveStore
 from propensity.constants import API_VERSIONS, ApiVersion
 from propensity.events import PredictionEvent
@@ -117,6 +118,7 @@ class DashboardData:
     traffic: list[HourTraffic] = field(default_factory=list)
     status_codes: dict[ApiVersion, dict[str, int]] = field(default_factory=dict)
     unreadable_lines: int = 0
+    unreadable_objects: list[str] = field(default_factory=list)
     latency: dict[ApiVersion, dict[str, dict[int, float]]] = field(default_factory=dict)
     predictions: dict[ApiVersion, PredictionMix] = field(default_factory=dict)
     psi: dict[ApiVersion, PsiGrid] = field(default_factory=dict)
@@ -202,9 +204,15 @@ def gather_events(data: DashboardData, store: ArchiveStore) -> None:
     """Traffic, latency, prediction mix and v1 callers from the archived events of the window."""
     stats = ReadStats()
     tally = _Tally()
-    for event in iter_window_events(store, data.start, data.end, stats):
-        if data.start <= event.timestamp < data.end:
-            tally.add(event)
+    for info in window_objects(store, data.start, data.end):
+        try:
+            for event in iter_object_events(store, info.key, stats):
+                if data.start <= event.timestamp < data.end:
+                    tally.add(event)
+        except (EOFError, OSError, zlib.error) as error:
+            # A torn or corrupt object (a crash mid-write, a flipped byte): the events read
+            # before the damage count, the object is named on the page, the page still renders.
+            data.unreadable_objects.append(f"{info.key}: {type(error).__name__}")
     data.unreadable_lines = stats.bad_lines
     keys = sorted(set(tally.requests) | set(tally.synthetic))
     data.traffic = [

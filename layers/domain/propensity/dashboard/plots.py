@@ -66,12 +66,14 @@ def latency_plot(latency: Mapping[str, dict[str, dict[int, float]]]) -> str:
     for axis, (api, phases) in zip(axes[0], sorted(latency.items()), strict=True):
         x = np.arange(len(PHASES))
         for i, q in enumerate(QUANTILES):
-            axis.bar(x + (i - 1) * 0.27, [phases.get(p, {}).get(q, 0.0) for p in PHASES], 0.27, label=f"p{q}")
+            # Floored at 1 µs so a phase that took "0 ms" still shows on the log scale.
+            heights = [max(phases.get(p, {}).get(q, 0.0), 0.001) for p in PHASES]
+            axis.bar(x + (i - 1) * 0.27, heights, 0.27, label=f"p{q}")
         axis.set_xticks(x)
         axis.set_xticklabels([p[:7] for p in PHASES], rotation=30, ha="right", fontsize=8)
         axis.set_title(api, fontsize=9)
-        axis.set_yscale("symlog", linthresh=0.1)
-    axes[0][0].set_ylabel("ms (symlog)")
+        axis.set_yscale("log")
+    axes[0][0].set_ylabel("ms (log scale)")
     axes[0][0].legend(fontsize=7)
     return data_uri(figure)
 
@@ -90,16 +92,22 @@ def probability_plot(hourly: Mapping[str, dict[datetime, float]]) -> str:
 
 
 def psi_heatmap(grid: PsiGrid, warning: float, info: float) -> str:
+    """Features by hours; the colour saturates at 3x the warning bound so moderate drift stays
+    visible next to a feature that drifted off the scale (each cell also prints its value)."""
     values = np.array([[np.nan if v is None else v for v in row] for row in grid.values], dtype=float)
-    height = max(2.4, 0.22 * len(grid.features) + 1.0)
+    height = max(2.4, 0.24 * len(grid.features) + 1.0)
     figure, axis = plt.subplots(figsize=(WIDTH_IN, height))
-    image = axis.imshow(
-        values, aspect="auto", cmap="YlOrRd", vmin=0, vmax=max(warning * 1.5, np.nanmax(values, initial=0))
-    )
+    top = 3 * warning
+    image = axis.imshow(values, aspect="auto", cmap="YlOrRd", vmin=0, vmax=top)
+    if values.size <= 24 * 20:
+        for (row, column), value in np.ndenumerate(values):
+            if not np.isnan(value):
+                colour = "white" if value > 0.6 * top else "black"
+                axis.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=5, color=colour)
     axis.set_yticks(range(len(grid.features)))
     axis.set_yticklabels(grid.features, fontsize=7)
     _hours_axis(axis, grid.hours)
-    bar = figure.colorbar(image, ax=axis, fraction=0.04)
+    bar = figure.colorbar(image, ax=axis, fraction=0.04, extend="max")
     bar.ax.axhline(info, color="k", lw=0.8, ls=":")
     bar.ax.axhline(warning, color="k", lw=1.2)
     bar.set_label("PSI (lines: info, warning)", fontsize=8)

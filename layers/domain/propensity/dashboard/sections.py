@@ -85,8 +85,10 @@ def render_traffic(data: DashboardData) -> str:
         rows.append([api, f"{data.total_requests(api):,}", f"{predictions:,}", f"{synthetic:,}", codes])
     note = (
         "Status codes count archived requests (answered ones). "
-        f"Unreadable archive lines: {data.unreadable_lines:,}."
+        f"Unreadable archive lines: {data.unreadable_lines:,}; "
+        f"unreadable objects: {len(data.unreadable_objects)}."
     )
+    damaged = "".join(f"<li>{escape(o)}</li>" for o in data.unreadable_objects[:10])
     return (
         figure(plots.traffic_plot(data.traffic), "requests per hour by API version")
         + table(
@@ -95,6 +97,7 @@ def render_traffic(data: DashboardData) -> str:
             figure_ids=[f"requests-{r[0]}" for r in rows],
         )
         + f"<p>{escape(note)}</p>"
+        + (f'<ul class="error">{damaged}</ul>' if damaged else "")
     )
 
 
