@@ -5,7 +5,7 @@ In AWS the jobs publish gauges and CloudWatch alarms judge them; locally there i
 CloudWatch, so each job run becomes one *observation* per alarm (breaching or not), and
 :mod:`propensity.alerting.local` keeps the alarm state the way CloudWatch would. The keys and
 anchors are those of ``infra/constructs/drift.py`` and ``infra/constructs/evaluation.py``
-(``tests/unit/test_local_alerts.py`` checks them against the synthesized catalogue), so a
+(``tests/infra/test_local_alarm_catalogue.py`` checks them against the stack's catalogue), so a
 local alert names the alarm that would fire in AWS and links the same runbook entry.
 """
 
