@@ -178,3 +178,20 @@ def test_the_local_digest_is_the_aws_digest_with_local_inputs(tmp_path):
     )
     assert "Requests: 42" in text
     assert "v1: invocations 40" in text and "predictions 40, yes 60.0%" in text
+
+
+def test_the_dashboard_route_serves_the_page_for_a_local_server(tmp_path):
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from propensity.dashboard.route import dashboard_router
+
+    store = populated(tmp_path)
+    app = FastAPI()
+    app.include_router(dashboard_router(store.root, tmp_path / "alerts"))
+    with TestClient(app) as client:
+        page = client.get("/dashboard", params={"hours": 24 * 30})
+        refused = client.get("/dashboard", params={"hours": 0})
+    assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
+    assert "<h2>Traffic and status codes</h2>" in page.text and 'data-figure="requests-v1"' in page.text
+    assert refused.status_code == 422
