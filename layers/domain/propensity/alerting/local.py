@@ -16,7 +16,8 @@ Notifiers are configured by URL, from the environment::
     PROPENSITY_ALERT_PAGERDUTY_URL  a PagerDuty Events-v2-compatible base URL (``/v2/enqueue`` is added)
     PROPENSITY_ALERT_PAGERDUTY_KEY  its routing key (default ``local``)
     PROPENSITY_ALERT_CONSOLE        ``0`` to silence the console lines
-    PROPENSITY_ALERTS_DIR           where the state and the log live (default ``.local/alerts``)
+    PROPENSITY_ALERTS_DIR           where the state and the log live (default: ``alerts/`` of the
+                                    local archive, so ``.local/archive/alerts``)
 
 State and log are files beside each other: ``state.json`` (replaced atomically) and
 ``log.jsonl`` (one line per state change, with what each channel did). Both are written under
@@ -51,6 +52,7 @@ LOCAL_STAGE: Final[str] = "local"
 ALARM_PREFIX: Final[str] = f"propensity-{LOCAL_STAGE}"
 LOCAL_ACCOUNT: Final[str] = "local"
 DEFAULT_DIR: Final[Path] = Path(".local") / "alerts"
+ALERTS_SUBDIR: Final[str] = "alerts"
 STATE_FILE: Final[str] = "state.json"
 LOG_FILE: Final[str] = "log.jsonl"
 RUNBOOK_PATH: Final[str] = "RUNBOOK.md"
@@ -121,9 +123,12 @@ class LocalAlertSettings:
     retry: RetryPolicy = field(default_factory=lambda: LOCAL_RETRY)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> LocalAlertSettings:
+    def from_env(cls, env: Mapping[str, str] | None = None, *, archive: object = None) -> LocalAlertSettings:
+        """Settings from the environment; the state lives in ``$PROPENSITY_ALERTS_DIR``, else in
+        ``alerts/`` of a local archive (beside the jobs' own ``drift/`` and ``evaluation/``), else
+        in ``.local/alerts``."""
         e = os.environ if env is None else env
-        directory = Path(e.get("PROPENSITY_ALERTS_DIR") or DEFAULT_DIR)
+        directory = Path(e.get("PROPENSITY_ALERTS_DIR") or alerts_dir_for(archive))
         return cls(
             directory=directory,
             slack_url=e.get("PROPENSITY_ALERT_SLACK_URL") or None,
@@ -138,6 +143,14 @@ class LocalAlertSettings:
     @property
     def links(self) -> AlertLinks:
         return AlertLinks(dashboard_url=self.dashboard_url, runbook_url=self.runbook_url)
+
+
+def alerts_dir_for(archive: object) -> Path:
+    """``<archive>/alerts`` for a local archive store or folder, else ``.local/alerts``."""
+    root = getattr(archive, "root", archive)
+    if isinstance(root, (str, Path)) and not str(root).startswith("s3://"):
+        return Path(root) / ALERTS_SUBDIR
+    return DEFAULT_DIR
 
 
 def alarm_name(spec: LocalAlarmSpec) -> str:
@@ -371,11 +384,16 @@ def active_alarms(directory: Path) -> list[AlarmRecord]:
 
 
 def route_local_alerts(
-    results: list[Any], *, settings: LocalAlertSettings | None = None, stream: TextIO | None = None
+    results: list[Any],
+    *,
+    archive: object = None,
+    settings: LocalAlertSettings | None = None,
+    stream: TextIO | None = None,
 ) -> list[AlertLogEntry]:
     """The one call the local jobs' commands make with what they computed.
 
-    ``results``: drift ``WindowResult``s or evaluation ``GroupResult``s (of one job run).
+    ``results``: drift ``WindowResult``s or evaluation ``GroupResult``s (of one job run);
+    ``archive``: the job's archive store or folder (the alert state lives beside its results).
     """
     from propensity.alerting.local_catalogue import drift_observations, evaluation_observations
     from propensity.drift.results import WindowResult
@@ -386,7 +404,7 @@ def route_local_alerts(
     unknown = len(results) - len(drift) - len(evaluation)
     if unknown:
         raise TypeError(f"{unknown} result(s) are neither drift windows nor evaluation groups")
-    router = LocalAlertRouter(settings or LocalAlertSettings.from_env(), stream=stream)
+    router = LocalAlertRouter(settings or LocalAlertSettings.from_env(archive=archive), stream=stream)
     entries = []
     if drift:
         entries += router.route(drift_observations(drift), source="drift")

@@ -113,7 +113,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     summary = run_requested(request, settings)
     print_summary(summary)
-    route_local_alerts(list(summary.results))
+    route_local_alerts(list(summary.results), archive=settings.archive_location)
     return 0
 
 

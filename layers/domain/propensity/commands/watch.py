@@ -20,8 +20,11 @@ ARCHIVE_HELP = "archive folder or s3://bucket ($PROPENSITY_ARCHIVE, else .local/
 
 def _alerts_dir(args: argparse.Namespace) -> Path:
     from propensity.alerting.local import LocalAlertSettings
+    from propensity.archive.store import open_archive
 
-    return Path(args.alerts_dir) if args.alerts_dir else LocalAlertSettings.from_env().directory
+    if args.alerts_dir:
+        return Path(args.alerts_dir)
+    return LocalAlertSettings.from_env(archive=open_archive(getattr(args, "archive", None))).directory
 
 
 def _moment(text: str | None) -> datetime | None:
@@ -34,7 +37,7 @@ def _moment(text: str | None) -> datetime | None:
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--archive", default=None, help=ARCHIVE_HELP)
     parser.add_argument(
-        "--alerts-dir", default=None, help="local alert state ($PROPENSITY_ALERTS_DIR, else .local/alerts)"
+        "--alerts-dir", default=None, help="local alert state ($PROPENSITY_ALERTS_DIR, else <archive>/alerts)"
     )
     parser.add_argument("--end", default=None, help="end of the window, e.g. 2026-11-26T12 (default: now)")
 
@@ -82,8 +85,9 @@ def _dashboard(args: argparse.Namespace) -> int:
 
 
 def _configure_alerts(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--archive", default=None, help=ARCHIVE_HELP)
     parser.add_argument(
-        "--alerts-dir", default=None, help="local alert state ($PROPENSITY_ALERTS_DIR, else .local/alerts)"
+        "--alerts-dir", default=None, help="local alert state ($PROPENSITY_ALERTS_DIR, else <archive>/alerts)"
     )
     parser.add_argument(
         "--test", action="store_true", help="raise and resolve a test alarm through every configured route"
@@ -96,8 +100,7 @@ def _alerts(args: argparse.Namespace) -> int:
     from propensity.alerting.local_catalogue import LocalAlarmSpec, Observation
 
     settings = LocalAlertSettings.from_env()
-    if args.alerts_dir:
-        settings.directory = Path(args.alerts_dir)
+    settings.directory = _alerts_dir(args)
     if args.test:
         spec = LocalAlarmSpec(
             "route-test-warning", "alert-routing", "warning", "A test of the local alert routes"
