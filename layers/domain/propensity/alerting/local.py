@@ -137,12 +137,18 @@ class LocalAlertSettings:
             console=e.get("PROPENSITY_ALERT_CONSOLE", "1") not in ("0", "false", "no"),
             dashboard_url=e.get("PROPENSITY_DASHBOARD_URL")
             or "file://" + str(Path("dashboard.html").resolve()),
-            runbook_url=e.get("PROPENSITY_RUNBOOK_URL") or "file://" + str(Path(RUNBOOK_PATH).resolve()),
+            runbook_url=e.get("PROPENSITY_RUNBOOK_URL") or _default_runbook(),
         )
 
     @property
     def links(self) -> AlertLinks:
         return AlertLinks(dashboard_url=self.dashboard_url, runbook_url=self.runbook_url)
+
+
+def _default_runbook() -> str:
+    """The checkout's RUNBOOK.md (this file is ``layers/domain/propensity/alerting/local.py``)."""
+    checkout = Path(__file__).resolve().parents[4] / RUNBOOK_PATH
+    return "file://" + str(checkout if checkout.is_file() else Path(RUNBOOK_PATH).resolve())
 
 
 def alerts_dir_for(archive: object) -> Path:
