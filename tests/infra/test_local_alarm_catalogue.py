@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -33,3 +34,7 @@ def test_every_local_alarm_matches_the_stack_alarm_of_the_same_key():
             "ignore": cloudwatch.TreatMissingData.IGNORE,
         }
         assert missing[local.missing] == aws.missing, local.key
+        # The local stage uses the policy's defaults; so does dev unless cdk.json overrides them.
+        assert local.threshold == aws.threshold, local.key
+        # CloudWatch's API spelling (GreaterThanThreshold) against CDK's enum (GREATER_THAN_THRESHOLD)
+        assert re.sub(r"(?<!^)(?=[A-Z])", "_", local.comparison).upper() == aws.comparison.value, local.key

@@ -192,7 +192,9 @@ def notification(
             "Statistic": "Maximum",
             "EvaluationPeriods": spec.evaluation_periods,
             "DatapointsToAlarm": spec.datapoints_to_alarm,
-            "ComparisonOperator": "GreaterThanThreshold",
+            "ComparisonOperator": spec.comparison,
+            "Threshold": spec.threshold,
+            "Period": spec.period_s,
             "TreatMissingData": "ignore" if spec.missing == "ignore" else "notBreaching",
         },
     }

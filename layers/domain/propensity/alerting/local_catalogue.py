@@ -11,12 +11,14 @@ local alert names the alarm that would fire in AWS and links the same runbook en
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Final, Literal
 
 from propensity.alerting.tiers import Tier
 from propensity.constants import ApiVersion
+from propensity.policy.drift import DriftThresholds
+from propensity.policy.evaluation import EvaluationThresholds
 
 if TYPE_CHECKING:
     from propensity.drift.results import WindowResult
@@ -37,18 +39,18 @@ class LocalAlarmSpec:
     datapoints_to_alarm: int = 1
     missing: Missing = "not_breaching"
     ok_action: bool = True
+    # What the message shows as the alarm's rule (the policy's defaults: the local stage).
+    threshold: float | None = None
+    comparison: str = "GreaterThanThreshold"
+    period_s: int = 3600
 
     def for_api(self, api: ApiVersion) -> LocalAlarmSpec:
-        return LocalAlarmSpec(
-            key=self.key.format(api=api),
-            anchor=self.anchor,
-            tier=self.tier,
-            summary=self.summary.format(api=api),
-            evaluation_periods=self.evaluation_periods,
-            datapoints_to_alarm=self.datapoints_to_alarm,
-            missing=self.missing,
-            ok_action=self.ok_action,
-        )
+        return replace(self, key=self.key.format(api=api), summary=self.summary.format(api=api))
+
+
+_DRIFT = DriftThresholds()
+_EVALUATION = EvaluationThresholds()
+_WEEK_S = 7 * 24 * 3600
 
 
 # Drift alarms: gauges of one hour, 1 breaching hour of the last 2 raises, missing is fine.
@@ -59,6 +61,7 @@ DRIFT_ALARMS: Final[dict[str, LocalAlarmSpec]] = {
         "warning",
         "{api}: an input feature's PSI against the model's reference is over the warning bound",
         evaluation_periods=2,
+        threshold=_DRIFT.psi_warning,
     ),
     "yes_rate": LocalAlarmSpec(
         "drift-yes-rate-warning-{api}",
@@ -66,6 +69,7 @@ DRIFT_ALARMS: Final[dict[str, LocalAlarmSpec]] = {
         "warning",
         '{api}: the share of "yes" predictions moved from the model\'s reference',
         evaluation_periods=2,
+        threshold=_DRIFT.yes_rate_warning_points,
     ),
     "features_over_info": LocalAlarmSpec(
         "drift-features-psi-info-{api}",
@@ -74,6 +78,8 @@ DRIFT_ALARMS: Final[dict[str, LocalAlarmSpec]] = {
         "{api}: several input features have PSI over the info bound",
         evaluation_periods=2,
         ok_action=False,
+        threshold=_DRIFT.psi_info_feature_count,
+        comparison="GreaterThanOrEqualToThreshold",
     ),
 }
 
@@ -85,6 +91,8 @@ EVALUATION_ALARMS: Final[dict[str, LocalAlarmSpec]] = {
         "warning",
         "{api}: realised F1 on the latest judged week dropped below the manifest's",
         missing="ignore",
+        threshold=_EVALUATION.f1_drop_warning_relative,
+        period_s=_WEEK_S,
     ),
     "conversion": LocalAlarmSpec(
         "evaluation-conversion-drop-warning-{api}",
@@ -92,6 +100,8 @@ EVALUATION_ALARMS: Final[dict[str, LocalAlarmSpec]] = {
         "warning",
         '{api}: conversion of "yes" predictions dropped below its historical baseline',
         missing="ignore",
+        threshold=_EVALUATION.conversion_drop_warning_relative,
+        period_s=_WEEK_S,
     ),
     "ece": LocalAlarmSpec(
         "evaluation-calibration-info-{api}",
@@ -100,6 +110,8 @@ EVALUATION_ALARMS: Final[dict[str, LocalAlarmSpec]] = {
         "{api}: expected calibration error on the latest judged week is above the bound",
         missing="ignore",
         ok_action=False,
+        threshold=_EVALUATION.ece_info_bound,
+        period_s=_WEEK_S,
     ),
 }
 
