@@ -11,17 +11,27 @@ export CDK_DISABLE_VERSION_CHECK := true
 STAGE ?= dev
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup run test lint format typecheck unit models synth bench clean checkov
+.PHONY: setup lock run test lint format typecheck unit models synth bench clean checkov
 
 setup: $(STAMP)
 
-$(STAMP): requirements/runtime.txt requirements/train.txt requirements/dev.txt pyproject.toml package.json
+# Installs exactly requirements/lock.txt, every file checked against its hash: pip (hash-locked
+# too) brings uv, uv syncs the venv to the lock (and removes what the lock no longer lists).
+$(STAMP): requirements/lock.txt requirements/bootstrap.lock pyproject.toml package.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade "pip==26.3"
-	$(BIN)/python -m pip install --quiet -r requirements/dev.txt
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements/bootstrap.lock
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python --require-hashes requirements/lock.txt
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
+
+# Re-lock after editing requirements/*.txt (the pins stay the source; the locks are generated).
+# Versions already in the lock are kept unless a pin moved; `make lock UPGRADE=1` refreshes all.
+UV ?= $(if $(wildcard $(BIN)/uv),$(BIN)/uv,uv)
+LOCK_FLAGS := --quiet --universal --python-version 3.11 --generate-hashes $(if $(UPGRADE),--upgrade)
+lock:
+	$(UV) pip compile $(LOCK_FLAGS) requirements/bootstrap.txt -o requirements/bootstrap.lock
+	$(UV) pip compile $(LOCK_FLAGS) requirements/dev.txt requirements/bootstrap.txt -o requirements/lock.txt
 
 # Train and register v1 and v2 models from the real data (first run only), then serve both
 # on http://127.0.0.1:$(PORT) with docs at /docs.

@@ -113,6 +113,9 @@ def _drift(args: argparse.Namespace) -> int:
     for hour, reason in summary.failed.items():
         print(f"{hour:%Y-%m-%d %H}:00 UTC  FAILED: {reason}", file=sys.stderr)
     print(f"watermark: {summary.watermark:%Y-%m-%d %H}:00 UTC" if summary.watermark else "watermark: (none)")
+    from propensity.alerting.local import route_local_alerts
+
+    route_local_alerts([outcome.result for outcome in summary.computed], archive=store)
     if args.report and summary.computed:
         Path(args.report).write_text(render_html(summary.computed[-1].result))
         print(f"report: {args.report}")

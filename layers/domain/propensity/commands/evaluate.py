@@ -109,7 +109,11 @@ def _evaluate(args: argparse.Namespace) -> int:
         start=_moment(args.start) if args.start else None,
         end=_moment(args.end) if args.end else None,
     )
-    print_summary(run_requested(request, settings))
+    from propensity.alerting.local import route_local_alerts
+
+    summary = run_requested(request, settings)
+    print_summary(summary)
+    route_local_alerts(list(summary.results), archive=settings.archive_location)
     return 0
 
 

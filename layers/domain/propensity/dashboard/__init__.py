@@ -1,0 +1,1 @@
+"""The one monitoring page: ``propensity dashboard`` (see docs/monitoring.md)."""
