@@ -10,3 +10,4 @@ from propensity.commands import promotion  # noqa: F401
 from propensity.commands import quickstart  # noqa: F401
 from propensity.commands import serve  # noqa: F401
 from propensity.commands import shadow  # noqa: F401
+from propensity.commands import training  # noqa: F401

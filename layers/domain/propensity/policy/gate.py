@@ -1,4 +1,4 @@
-"""The offline promotion gate's thresholds."""
+"""The offline promotion gate's thresholds (time-aware checks first, then the stratified holdout's)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,19 @@ SegmentMetric = Literal["roc_auc", "pr_auc"]
 
 class GateThresholds(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # On time (propensity.gate.over_time): the challenger's rolling-origin backtest. The
+    # stratified holdout below mixes every month into training and test, so a model that only
+    # knows the date scores well on it; these are the checks such a model fails.
+    require_backtest: bool = True
+    min_backtest_roc_auc: Annotated[float, Field(gt=0, lt=1)] = 0.62
+    max_backtest_abs_bias: Annotated[float, Field(gt=0, lt=1)] = 0.10
+    min_paired_months: Annotated[int, Field(ge=1)] = 2
+    # Fails when the upper bound of the bootstrap CI (over months) of the mean monthly ROC AUC
+    # difference (challenger - champion) is below -tolerance: confidently worse over time.
+    backtest_tolerance: Annotated[float, Field(ge=0)] = 0.005
+    # The most recent paired month alone (a few hundred rows: a wide margin).
+    recent_month_tolerance: Annotated[float, Field(ge=0)] = 0.05
 
     min_roc_auc: Annotated[float, Field(gt=0, lt=1)] = 0.78
     min_pr_auc: Annotated[float, Field(gt=0, lt=1)] = 0.40
