@@ -54,7 +54,8 @@ def _backtest_table(backtest: Backtest) -> str:
     for m in backtest.months:
         lines.append(
             f"| {m.month} | {m.rows} | {m.yes_rate:.3f} | {_fmt(m.roc_auc)} | {_fmt(m.pr_auc)} | "
-            f"{m.f1:.3f} | {m.threshold:.2f} | {m.brier:.4f} | {m.bias:+.3f} | {m.ece:.3f} | {m.ece_noise_floor:.3f} |"
+            f"{m.f1:.3f} | {m.threshold:.2f} | {m.brier:.4f} | {m.bias:+.3f} | {m.ece:.3f} | "
+            f"{m.ece_noise_floor:.3f} |"
         )
     mean = backtest.mean
     lines.append(
@@ -209,8 +210,9 @@ UCI Bank Marketing `bank-full.csv` ({t.data_rows} calls, May 2008 to Nov 2010), 
 {_backtest_section(manifest)}
 ## Training configuration
 Config `{(t.config or {}).get("name", "none recorded")}`, SHA-256 `{t.config_sha256 or "n/a"}`;
-inputs excluded from the model (still validated and archived): {", ".join(t.excluded_features) or "none"}. Trained on
-{t.training_rows if t.training_rows is not None else "n/a"} rows, months {t.first_month}..{t.last_month}.
+inputs excluded from the model (still validated and archived):
+{", ".join(t.excluded_features) or "none"}. Trained on {t.training_rows} rows,
+months {t.first_month}..{t.last_month} ({t.production_rows} rows from production outcomes).
 
 {_selection_section(manifest)}
 ## Holdout results (secondary)
