@@ -92,6 +92,7 @@ class TrainingRecord(BaseModel):
     last_month: str | None = None
     training_rows: int | None = None
     production_rows: int = 0  # of training_rows, labelled production traffic (propensity retrain)
+    recalibrated_from: str | None = None  # same trees as this version, intercept refitted
 
 
 class ValidationRecord(BaseModel):

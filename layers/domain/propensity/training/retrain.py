@@ -115,7 +115,15 @@ def recalibrate(
         f"trees and Platt slope of {champion.version}; intercept refitted on the latest {recent.size} "
         f"labelled rows ({latest[0]}..{latest[-1]})",
     )
-    return write_trained_bundle(inputs, trained, out_dir, progress, backtest=backtest, methods=methods)
+    return write_trained_bundle(
+        inputs,
+        trained,
+        out_dir,
+        progress,
+        backtest=backtest,
+        methods=methods,
+        recalibrated_from=champion.version,
+    )
 
 
 def make_challenger(registry: Registry, api: ApiVersion, version: str, reason: str) -> None:

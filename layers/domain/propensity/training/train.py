@@ -278,6 +278,7 @@ def write_trained_bundle(
     backtest: Backtest | None,
     time_ordered: SplitMetrics | None = None,
     methods: tuple[str, str] | None = None,
+    recalibrated_from: str | None = None,
 ) -> TrainingResult:
     """Evaluate ``trained`` on the stratified holdout and write, load and verify its bundle."""
     dataset, split, config, train_rows = inputs.dataset, inputs.split, inputs.config, inputs.train_rows
@@ -328,6 +329,7 @@ def write_trained_bundle(
             last_month=str(months[train_rows].max()),
             training_rows=int(train_rows.size),
             production_rows=inputs.production_rows,
+            recalibrated_from=recalibrated_from,
         ),
         features=list(SPECS[api_version].names),
         model_columns=list(COLUMN_NAMES[api_version]),
