@@ -12,6 +12,7 @@ import pytest
 
 from propensity.archive.store import LocalArchiveStore
 from propensity.gate.run import run_gate
+from propensity.policy.gate import GateThresholds
 from propensity.registry.registry import Registry
 from propensity.registry.storage import LocalBlobStore
 from propensity.training.config import parse_config
@@ -99,6 +100,9 @@ def test_retrain_on_production_outcomes_beats_the_static_champion(bank_data, tmp
         "2010-11",
     ]
 
+    # The small test settings (60 rounds, 2 folds) leave segment figures noisy; segments are
+    # covered by the gate's own tests, this one is about the pipeline and the time comparison.
+    lenient = GateThresholds(segment_floor_roc_auc=0.5, segment_tolerance=0.2)
     outcome = retrain(
         registry,
         "v1",
@@ -107,6 +111,7 @@ def test_retrain_on_production_outcomes_beats_the_static_champion(bank_data, tmp
         config,
         base_until="2010-04",
         backtest_months=3,
+        thresholds=lenient,
         progress=_quiet,
     )
     over_time = outcome.report.over_time
@@ -132,6 +137,7 @@ def test_retrain_on_production_outcomes_beats_the_static_champion(bank_data, tmp
         base_until="2010-04",
         recalibrate_only=True,
         backtest_months=3,
+        thresholds=lenient,
         progress=_quiet,
     )
     recal = registry.manifest("v1", recalibrated.version)

@@ -318,12 +318,19 @@ def recent_calibrated(bundle: Bundle) -> bool:
 
 
 def _calibrations_differ(champion: Bundle, challenger: Bundle) -> bool:
-    return recent_calibrated(champion) != recent_calibrated(challenger)
+    """Whether the two calibrate to different targets: the whole file vs the latest months, or
+    the latest months of different training data (a retrain calibrates to newer months)."""
+    if recent_calibrated(champion) != recent_calibrated(challenger):
+        return True
+    return recent_calibrated(challenger) and (
+        champion.manifest.training.last_month != challenger.manifest.training.last_month
+    )
 
 
 CALIBRATIONS_DIFFER = (
-    "not judged: champion and challenger calibrate to different targets (whole file vs latest "
-    "months), so calibration-dependent figures differ by design; judged on time instead"
+    "not judged: champion and challenger calibrate to different targets (the whole file, or the "
+    "latest months of different training data), so calibration-dependent figures differ by "
+    "design; judged on time instead"
 )
 NOT_ON_STRATIFIED = (
     "not judged on the stratified holdout: the challenger is calibrated to the latest months, "
