@@ -100,9 +100,12 @@ def test_retrain_on_production_outcomes_beats_the_static_champion(bank_data, tmp
         "2010-11",
     ]
 
-    # The small test settings (60 rounds, 2 folds) leave segment figures noisy; segments are
-    # covered by the gate's own tests, this one is about the pipeline and the time comparison.
-    lenient = GateThresholds(segment_floor_roc_auc=0.5, segment_tolerance=0.2)
+    # The small test settings (60 rounds, 2 folds) make a weaker model with noisy segment
+    # figures; floors and segments are covered by the gate's own tests, this one is about the
+    # pipeline and the time comparison.
+    lenient = GateThresholds(
+        segment_floor_roc_auc=0.5, segment_tolerance=0.2, min_roc_auc=0.7, min_pr_auc=0.3
+    )
     outcome = retrain(
         registry,
         "v1",

