@@ -21,6 +21,7 @@ from infra.constructs.drift import DEFAULT_RUNBOOK_URL, DriftMonitor, registry_l
 from infra.constructs.evaluation import Evaluation
 from infra.constructs.layers import shared_layers
 from infra.constructs.nag import suppress_python_runtime_finding
+from infra.constructs.retraining import Retraining
 from infra.constructs.shadow import ShadowScoring
 
 
@@ -73,6 +74,24 @@ class ModelMonitoringStack(cdk.Stack):
             if registry
             else None
         )
+        # Monthly retraining needs a registry AWS can write to (an s3:// pin), like shadow scoring.
+        self.retraining: Retraining | None = (
+            Retraining(
+                self,
+                "Retraining",
+                name_prefix=prefix,
+                archive=self.archive_bucket,
+                registry=registry,
+                topics=topics,
+            )
+            if registry
+            else None
+        )
+        if self.retraining is None:
+            cdk.Annotations.of(self).add_info(
+                "no monthly retraining in this stage: its models are pinned to a local registry folder; "
+                "pin an s3:// registry in cdk.json to schedule `propensity retrain`",
+            )
         self.evaluation = Evaluation(
             self,
             "Evaluation",

@@ -55,6 +55,7 @@ def retrained(bank_data, tmp_path_factory):
             tmp_path_factory.mktemp("retrained"),
             progress=lambda _m: None,
             with_time_split=False,
+            backtest_months=2,  # the gate judges on time: a challenger needs a backtest
         )
 
 

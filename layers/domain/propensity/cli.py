@@ -54,17 +54,39 @@ def _print_metrics(manifest: Any) -> None:
 
 
 def train_and_register(
-    api: ApiVersion, registry_location: str | None, data: str | None, make_champion_if_none: bool
+    api: ApiVersion,
+    registry_location: str | None,
+    data: str | None,
+    make_champion_if_none: bool,
+    config_path: str | None = None,
+    backtest_months: int | None = None,
+    jobs: int = 1,
 ) -> Any:
-    """Train a bundle, register it, and (optionally) make it champion when none is set."""
+    """Train a bundle (config: ``config_path`` or the API's committed default), register it,
+    and (optionally) make it champion when none is set. ``backtest_months`` None: the config's."""
     from propensity.data.loader import load_bank_marketing
     from propensity.registry.factory import open_registry
+    from propensity.training.config import load_config
     from propensity.training.train import train_bundle
 
+    config = load_config(config_path, api)
+    months = config.backtest.months if backtest_months is None else backtest_months
     dataset = load_bank_marketing(Path(data) if data else None)
     registry = open_registry(registry_location)
     with tempfile.TemporaryDirectory() as scratch:
-        result = train_bundle(dataset, api, Path(scratch))
+        result = train_bundle(
+            dataset, api, Path(scratch), config=config, backtest_months=months, backtest_jobs=jobs
+        )
+        version = result.manifest.model_version
+        if any(m.model_version == version for m in registry.versions(api)):
+            # The version derives from the trees, the config hash and the training rows: the
+            # same config on the same data reproduces the same model, which is already there.
+            print(
+                f"{api}: {version} is already registered: config {config.name} "
+                f"({config.sha256[:12]}) on the same data reproduces it; train with another "
+                "--config or on new data (propensity retrain) to get a challenger"
+            )
+            return registry.manifest(api, version)
         manifest = registry.register(result.bundle_path)
     print(f"{api}: registered {manifest.model_version} in {registry.store.location}")
     _print_metrics(manifest)
@@ -81,11 +103,29 @@ def _configure_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--champion-if-none", action="store_true", help="make it champion if the API version has none yet"
     )
+    parser.add_argument(
+        "--config", default=None, help="training config TOML (default: the API's committed one)"
+    )
+    parser.add_argument(
+        "--backtest-months",
+        type=int,
+        default=None,
+        help="backtest months to record (default: config's; 0: none)",
+    )
+    parser.add_argument("--jobs", type=int, default=1, help="backtest months trained in parallel")
 
 
 @command("train", "train a model for an API version and register it", _configure_train)
 def _train(args: argparse.Namespace) -> int:
-    train_and_register(args.api, args.registry, args.data, args.champion_if_none)
+    train_and_register(
+        args.api,
+        args.registry,
+        args.data,
+        args.champion_if_none,
+        args.config,
+        args.backtest_months,
+        args.jobs,
+    )
     return 0
 
 

@@ -74,11 +74,13 @@ def test_gate_passes_a_challenger_as_good_as_the_champion(reports, name):
     # Given a challenger that scores like the champion (an exact copy, or barely different leaves)
     report = reports[name]
 
-    # Then the gate passes it, and every overall interval straddles zero
+    # Then the gate passes it, and the ranking intervals straddle zero (F1 at the threshold and
+    # ECE move with any change of leaves once the threshold is tuned to the latest months)
     assert report.passed, [c.name for c in report.failures()]
     assert report.failures() == []
     for comparison in report.overall:
-        assert comparison.ci_low <= 0 <= comparison.ci_high, comparison.metric
+        if comparison.metric in ("roc_auc", "pr_auc"):
+            assert comparison.ci_low <= 0 <= comparison.ci_high, comparison.metric
 
 
 @pytest.mark.realdata
@@ -119,14 +121,20 @@ def test_gate_fails_a_challenger_with_shifted_probabilities(reports):
     report = reports["shifted"]
     roc = next(c for c in report.overall if c.metric == "roc_auc")
 
-    # Then ranking is identical, yet calibration and the prediction distribution fail
+    # Then ranking is identical, yet calibration and the prediction distribution fail against
+    # the champion (same calibration target); the base-rate checks are reported, not judged,
+    # because the committed configs calibrate to the latest months, not the holdout's mix
     assert not report.passed
     assert roc.difference == pytest.approx(0.0, abs=1e-12)
     assert "roc_auc not worse than the champion" not in _failed(report, "degradation")
     assert "ece not worse than the champion" in _failed(report, "degradation")
-    assert "mean probability close to the observed base rate" in _failed(report, "distribution")
     assert "score distribution close to the champion's (PSI)" in _failed(report, "distribution")
-    assert report.distribution.challenger_mean_probability > report.distribution.base_rate + 0.02
+    base_rate = next(c for c in report.checks if c.name == "mean probability close to the observed base rate")
+    assert base_rate.passed is None
+    assert "calibrated to the latest months" in base_rate.detail
+    assert (
+        report.distribution.challenger_mean_probability > report.distribution.champion_mean_probability + 0.02
+    )
 
 
 @pytest.mark.realdata

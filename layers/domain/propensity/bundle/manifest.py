@@ -37,6 +37,40 @@ class SplitMetrics(BaseModel):
     reliability: list[ReliabilityBin] = Field(default_factory=list)
 
 
+class BacktestMonth(BaseModel):
+    """One test month of a rolling-origin backtest (trained on every earlier month)."""
+
+    month: str  # "YYYY-MM" (propensity.data.months)
+    rows: int
+    positives: int
+    train_rows: int
+    yes_rate: float
+    roc_auc: float | None
+    pr_auc: float | None
+    f1: float
+    threshold: float
+    brier: float
+    bias: float  # mean predicted probability minus observed yes rate
+    ece: float
+    ece_noise_floor: float  # mean ECE of a perfectly calibrated model on as many rows
+    fingerprint: str  # of the month's rows of this data (the gate pairs months on it)
+    seconds: float
+
+
+class Backtest(BaseModel):
+    """The time-honest yardstick: train on the months before M, test on M, month by month."""
+
+    config_name: str
+    config_sha256: str
+    data_sha256: str
+    months: list[BacktestMonth]
+    seconds: float
+
+    def mean(self, name: str) -> float | None:
+        values = [getattr(m, name) for m in self.months if getattr(m, name) is not None]
+        return float(sum(values) / len(values)) if values else None
+
+
 class TrainingRecord(BaseModel):
     """How the model was trained: data, split, parameters, timings."""
 
@@ -49,6 +83,16 @@ class TrainingRecord(BaseModel):
     threshold_method: str
     calibration_method: str
     seconds: float
+    # The training configuration (propensity.training.config) and its hash; None in bundles
+    # written before configs existed.
+    config: dict[str, Any] | None = None
+    config_sha256: str | None = None
+    excluded_features: list[str] = Field(default_factory=list)
+    first_month: str | None = None  # calendar months of the training rows
+    last_month: str | None = None
+    training_rows: int | None = None
+    production_rows: int = 0  # of training_rows, labelled production traffic (propensity retrain)
+    recalibrated_from: str | None = None  # same trees as this version, intercept refitted
 
 
 class ValidationRecord(BaseModel):
@@ -88,6 +132,7 @@ class Manifest(BaseModel):
     calibration: dict[str, float]
     gate_split: str
     metrics: dict[str, SplitMetrics]
+    backtest: Backtest | None = None  # the primary figure; metrics[gate_split] is secondary
     reference: Reference
     files: dict[str, str]  # file name -> SHA-256, for every file but the manifest
     # Legacy fields, kept so older manifests still parse. The registry never edits a manifest and

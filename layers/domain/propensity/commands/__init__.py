@@ -12,3 +12,5 @@ from propensity.commands import quickstart  # noqa: F401
 from propensity.commands import serve  # noqa: F401
 from propensity.commands import shadow  # noqa: F401
 from propensity.commands import watch  # noqa: F401
+from propensity.commands import retrain_demo  # noqa: F401
+from propensity.commands import training  # noqa: F401

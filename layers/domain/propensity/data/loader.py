@@ -41,6 +41,9 @@ class BankDataset:
     target: npt.NDArray[np.int8]  # 1 = subscribed ("yes")
     sha256: str  # of the csv bytes
     source: str
+    # "YYYY-MM" per row when known from elsewhere (production rows: the month they were
+    # scored); otherwise derived from the file order (propensity.data.months).
+    months: npt.NDArray[np.str_] | None = None
 
     def __len__(self) -> int:
         return len(self.target)
@@ -48,7 +51,18 @@ class BankDataset:
     def take(self, rows: npt.NDArray[np.intp]) -> BankDataset:
         """The subset of rows at ``rows`` (in that order)."""
         picked = {name: [values[i] for i in rows] for name, values in self.columns.items()}
-        return BankDataset(picked, self.target[rows], self.sha256, self.source)
+        months = None if self.months is None else self.months[rows]  # derive before take()
+        return BankDataset(picked, self.target[rows], self.sha256, self.source, months)
+
+    def calendar_months(self) -> npt.NDArray[np.str_]:
+        """The calendar month ("YYYY-MM") of every row."""
+        if self.months is not None:
+            return self.months
+        from propensity.data.months import month_keys
+
+        keys = month_keys(self.columns["month"])
+        object.__setattr__(self, "months", keys)  # derived once; the data class stays frozen
+        return keys
 
     def records(self) -> list[dict[str, Any]]:
         """Row dicts, as a v1 consumer would send them."""

@@ -7,6 +7,7 @@ from propensity.segments import MIN_SEGMENT_POSITIVES, MIN_SEGMENT_ROWS
 
 KIND_TITLES = {
     "integrity": "Integrity",
+    "time": "On time: backtest months, paired with the champion",
     "minimum": "Minimum thresholds",
     "degradation": "No degradation against the champion (paired bootstrap)",
     "segment": "Segment consistency",
@@ -52,6 +53,36 @@ def _comparison_rows(comparisons: list[MetricComparison], confidence: float) -> 
     return rows
 
 
+def _time_rows(report: GateReport) -> list[str]:
+    t = report.over_time
+    if t is None:
+        return []
+    rows = [
+        "## Month by month",
+        "",
+        "Challenger: its backtest (trained only on the months before each). Champion: its own "
+        "backtest on the same rows, or, for months after its training data, the champion as shipped.",
+        "",
+        "| month | rows | yes rate | challenger ROC AUC | champion ROC AUC | champion figure | difference "
+        "| challenger bias | champion bias |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for m in t.months:
+        rows.append(
+            f"| {m.month} | {m.rows} | {m.yes_rate:.3f} | {_num(m.challenger_roc_auc, 3)} | "
+            f"{_num(m.champion_roc_auc, 3)} | {m.champion_source} | {_signed(m.difference)} | "
+            f"{m.challenger_bias:+.3f} | {_signed(m.champion_bias)} |"
+        )
+    rows += [
+        "",
+        f"Paired months {t.paired}: mean difference {_signed(t.mean_difference)}, CI "
+        f"[{_signed(t.ci_low)}, {_signed(t.ci_high)}], better in {t.months_better}, worse in "
+        f"{t.months_worse}, sign test p = {_num(t.sign_test_p, 3)}.",
+        "",
+    ]
+    return rows
+
+
 def render_markdown(report: GateReport) -> str:
     """The whole report as Markdown."""
     verdict = "PASSED" if report.passed else "FAILED"
@@ -84,6 +115,7 @@ def render_markdown(report: GateReport) -> str:
             checks = [c for c in checks if c.passed is not None]
         if checks:
             lines += [f"## {KIND_TITLES[kind]}", "", *_check_rows(checks), ""]
+    lines += _time_rows(report)
     lines += [
         "## Segments",
         "",

@@ -12,8 +12,16 @@ from propensity.constants import ApiVersion
 from propensity.monitoring.metrics import ClassificationMetrics
 from propensity.policy.gate import GateThresholds
 
-CheckKind = Literal["integrity", "minimum", "degradation", "segment", "distribution"]
-CHECK_KINDS: tuple[CheckKind, ...] = ("integrity", "minimum", "degradation", "segment", "distribution")
+CheckKind = Literal["integrity", "time", "minimum", "degradation", "segment", "distribution"]
+CHECK_KINDS: tuple[CheckKind, ...] = (
+    "integrity",
+    "time",
+    "minimum",
+    "degradation",
+    "segment",
+    "distribution",
+)
+ChampionSource = Literal["backtest", "as shipped", "none"]
 REPORT_FORMAT = 1
 
 
@@ -67,6 +75,38 @@ class DistributionComparison(BaseModel):
     challenger_score_shares: list[float]
 
 
+class MonthComparison(BaseModel):
+    month: str
+    rows: int
+    yes_rate: float
+    challenger_roc_auc: float | None
+    champion_roc_auc: float | None
+    champion_source: ChampionSource
+    challenger_bias: float
+    champion_bias: float | None
+
+    @property
+    def difference(self) -> float | None:
+        if self.challenger_roc_auc is None or self.champion_roc_auc is None:
+            return None
+        return self.challenger_roc_auc - self.champion_roc_auc
+
+
+class TimeComparison(BaseModel):
+    """What the time checks were computed from (kept in the report)."""
+
+    months: list[MonthComparison]
+    paired: int
+    mean_difference: float | None
+    ci_low: float | None
+    ci_high: float | None
+    months_better: int
+    months_worse: int
+    sign_test_p: float | None
+    challenger_mean_roc_auc: float | None
+    challenger_mean_bias: float | None
+
+
 class GateReport(BaseModel):
     """The whole verdict; ``passed`` is True only when no judged check failed."""
 
@@ -89,6 +129,8 @@ class GateReport(BaseModel):
     distribution: DistributionComparison
     checks: list[Check]
     seconds: float
+    # Month-by-month comparison on the challenger's backtest months (None: no backtest).
+    over_time: TimeComparison | None = None
 
     def failures(self) -> list[Check]:
         """Judged checks that failed, in report order."""
@@ -110,6 +152,9 @@ class GateReport(BaseModel):
             "resamples": self.thresholds.bootstrap_resamples,
             "thresholds": self.thresholds.model_dump(mode="json"),
             "overall": [comparison.model_dump(mode="json") for comparison in self.overall],
+            "over_time": None
+            if self.over_time is None
+            else self.over_time.model_dump(mode="json", exclude={"months"}),
             "checks_judged": len(judged),
             "checks_failed": len(self.failures()),
             "failures": [check.model_dump(mode="json") for check in self.failures()],
