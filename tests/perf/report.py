@@ -88,6 +88,16 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         found.append(
             _target(f"drift job peak RSS over {n}", rss_limit, drift.get("process_peak_rss_mib"), "MiB")
         )
+    backtest = results.get("backtest") or {}
+    if "wall_s" in backtest:
+        found.append(
+            _target(
+                f"backtest, {backtest['months']} months ({backtest['jobs']} jobs)",
+                float(backtest["target_s"]),
+                backtest["wall_s"],
+                "s",
+            )
+        )
     size = results.get("size") or {}
     found.append(_target("shipped size, arm64, unzipped", SHIPPED_MIB, size.get("largest_total_mib"), "MiB"))
     return found

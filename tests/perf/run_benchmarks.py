@@ -229,6 +229,15 @@ def bench_trees(bundles: BenchBundles, plan: Plan) -> dict[str, Any]:
     return trees_peer.measure(plan.rounds, max(plan.single_iterations // 20, 10), plan.reference_max_iter)
 
 
+def bench_backtest(bundles: BenchBundles, plan: Plan) -> dict[str, Any]:
+    """Issue 12: a 10-month rolling-origin backtest of the committed v1 config (target < 5 min)."""
+    from tests.perf import backtest_bench
+
+    months = 10 if plan.rounds >= 10 else 2  # --quick: 2 months, enough to see the harness work
+    progress(f"backtest: {months} months (trains {months} models)")
+    return backtest_bench.run_backtest_benchmark(months=months, jobs=2)
+
+
 # Every section: name -> function(bundles, plan) -> results. Adding a section is one line here
 # (and, for its ratios, one entry in report.RATIOS).
 BENCHMARKS: dict[str, Callable[[BenchBundles, Plan], dict[str, Any]]] = {
@@ -238,6 +247,7 @@ BENCHMARKS: dict[str, Callable[[BenchBundles, Plan], dict[str, Any]]] = {
     "load_test": bench_load,
     "drift": bench_drift,
     "size": bench_size,
+    "backtest": bench_backtest,
 }
 SECTIONS = tuple(BENCHMARKS)
 

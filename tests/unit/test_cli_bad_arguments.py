@@ -41,6 +41,14 @@ CLI_CASES: list[tuple[list[str], str]] = [
     (["probe", "--cases", "lots"], "invalid int value"),
     (["serve", "--port", "http"], "invalid int value"),
     (["quickstart", "--port", "http"], "invalid int value"),
+    (["approvals", "--registry", "{tmp}/registry", "no-such-version"], "error:"),
+    (["backtest", "--months", "ten"], "invalid int value"),
+    (["backtest", "--config", "{tmp}/no-such.toml"], "error:"),
+    (["retrain"], "--archive"),
+    (["retrain-demo", "--months", "ten"], "invalid int value"),
+    (["dashboard", "--hours", "day"], "invalid int value"),
+    (["alerts", "--bogus"], "unrecognized arguments"),
+    (["digest"], "--local"),
 ]
 
 

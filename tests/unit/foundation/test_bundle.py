@@ -34,7 +34,14 @@ def test_manifest_describes_the_model(bundles, bank_data) -> None:
     assert m.gate_split == "stratified"
     assert set(m.gate_metrics.segments) == {"age_group", "job", "balance_bracket"}
     assert 0 < m.threshold < 1
-    assert set(m.files) == {"model.npz", "golden.json", "MODEL_CARD.md", "calibration.png", "segments.png"}
+    assert set(m.files) == {
+        "model.npz",
+        "golden.json",
+        "MODEL_CARD.md",
+        "backtest.png",
+        "calibration.png",
+        "segments.png",
+    }
     assert m.reference.features["contact"].proportions.keys() == {"cellular", "telephone", "unknown"}
     assert abs(sum(m.reference.features["age"].proportions) - 1) < 1e-9
 
