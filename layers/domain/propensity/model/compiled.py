@@ -75,6 +75,7 @@ class _BitVectors:
     masks: npt.NDArray[np.uint64]  # one row per key: trees' uint32 masks, two per uint64
     trees: int
     slot_offset: Masks  # tree * 37
+    modulus: Masks  # 37 per tree (an array operand: a Python scalar costs a type resolution)
     slot_values: Floats  # leaf value at tree * 37 + (2**leaf % 37)
 
 
@@ -141,6 +142,7 @@ def _bit_vectors(ensemble: TreeEnsemble) -> _BitVectors | None:
         masks=masks.view(np.uint64),
         trees=trees,
         slot_offset=(np.arange(trees) * _SLOT_MODULUS).astype(np.uint32),
+        modulus=np.full(trees, _SLOT_MODULUS, dtype=np.uint32),
         slot_values=slot_values.ravel(),
     )
 
@@ -211,7 +213,7 @@ class CompiledEnsemble(TreeEnsemble):
         survivors = np.bitwise_and.reduce(bits.masks.take(rows, axis=0), axis=0).view(np.uint32)[: bits.trees]
         lowest = np.negative(survivors)
         lowest &= survivors
-        lowest %= _SLOT_MODULUS
+        np.remainder(lowest, bits.modulus, out=lowest)
         lowest += bits.slot_offset
         score: Floats = np.add.reduce(bits.slot_values.take(lowest), keepdims=True)
         score += self.baseline
