@@ -80,65 +80,76 @@ class _BitVectors:
 
 
 def _leaf_order(ensemble: TreeEnsemble) -> tuple[Index, Index, npt.NDArray[np.uint64]]:
-    """Per node: its tree, its left-to-right leaf number (leaves) and its left subtree's leaves."""
+    """Per node: its tree, its left-to-right leaf number (leaves) and its left subtree's leaves.
+
+    Vectorised over all nodes, ``depth`` passes each way: leaf counts bottom-up, then each
+    subtree's first leaf number top-down (left child: the parent's; right: after the left's).
+    """
     count = ensemble.feature.size
-    tree = np.zeros(count, dtype=np.intp)
-    leaf_number = np.full(count, -1, dtype=np.intp)
+    nodes = np.arange(count, dtype=np.intp)
+    tree = np.searchsorted(ensemble.roots, nodes, side="right") - 1
+    left, right = ensemble.left.astype(np.intp), ensemble.right.astype(np.intp)
+    is_leaf = left == nodes
+    internal = np.flatnonzero(~is_leaf)
+    leaves = is_leaf.astype(np.int64)
+    for _ in range(ensemble.depth):
+        leaves[internal] = leaves[left[internal]] + leaves[right[internal]]
+    first = np.zeros(count, dtype=np.int64)
+    for _ in range(ensemble.depth):
+        first[left[internal]] = first[internal]
+        first[right[internal]] = first[internal] + leaves[left[internal]]
     left_leaves = np.zeros(count, dtype=np.uint64)
-    ends = [*ensemble.roots[1:].tolist(), count]
-    for index, (root, end) in enumerate(zip(ensemble.roots.tolist(), ends, strict=True)):
-        tree[root:end] = index
-        # iterative post-order walk: (node, leaves numbered so far) -> mask of its leaves
-        next_leaf = 0
-        masks: dict[int, int] = {}
-        stack: list[tuple[int, bool]] = [(root, False)]
-        while stack:
-            node, expanded = stack.pop()
-            left, right = int(ensemble.left[node]), int(ensemble.right[node])
-            if left == node:
-                leaf_number[node] = next_leaf
-                masks[node] = 1 << next_leaf
-                next_leaf += 1
-            elif expanded:
-                left_leaves[node] = masks[left]
-                masks[node] = masks[left] | masks[right]
-            else:
-                stack += [(node, True), (right, False), (left, False)]
+    # bits first[l] .. first[l] + leaves[l] - 1 of the left child l (at most 32 leaves here)
+    span = np.minimum(leaves[left[internal]], 63).astype(np.uint64)
+    left_leaves[internal] = ((np.uint64(1) << span) - np.uint64(1)) << first[left[internal]].astype(np.uint64)
+    leaf_number = np.where(is_leaf, first, -1).astype(np.intp)
     return tree, leaf_number, left_leaves
 
 
 def _bit_vectors(ensemble: TreeEnsemble) -> _BitVectors | None:
     trees, features = ensemble.roots.size, ensemble.n_features
-    tree, leaf_number, left_leaves = _leaf_order(ensemble)
-    leaves_per_tree = np.bincount(tree[leaf_number >= 0], minlength=trees)
+    leaves_per_tree = np.bincount(
+        np.searchsorted(
+            ensemble.roots, np.flatnonzero(ensemble.left == np.arange(ensemble.left.size)), "right"
+        )
+        - 1,
+        minlength=trees,
+    )
     if leaves_per_tree.max() > MAX_BITVECTOR_LEAVES:
         return None
+    tree, leaf_number, left_leaves = _leaf_order(ensemble)
     internal = leaf_number < 0
-    thresholds = [np.unique(ensemble.threshold[internal & (ensemble.feature == f)]) for f in range(features)]
+    nodes = np.flatnonzero(internal)
+    feature = ensemble.feature[nodes].astype(np.intp)
+    thresholds = [np.unique(ensemble.threshold[nodes[feature == f]]) for f in range(features)]
     # Per feature: its thresholds, then +inf (so x = +inf and NaN land on different rows).
     # searchsorted(x) is then the number of thresholds below x: the bin; NaN keys come last.
-    keys = [complex(f, t) for f in range(features) for t in [*thresholds[f].tolist(), np.inf]]
-    finite = len(keys)
-    keys += [complex(f, np.nan) for f in range(features)]
+    sizes = np.array([t.size + 1 for t in thresholds], dtype=np.intp)
+    first_row = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
+    keys = np.empty(int(sizes.sum()) + features, dtype=np.complex128)  # (1j * inf is nan + infj)
+    keys.real = np.concatenate([np.arange(features).repeat(sizes), np.arange(features)])
+    keys.imag = np.concatenate([*(np.append(t, np.inf) for t in thresholds), np.full(features, np.nan)])
+    finite = int(sizes.sum())
     padded = trees + trees % 2
-    masks = np.full((len(keys), padded), _ALL_LEAVES, dtype=np.uint32)
-    first = 0
+    masks = np.full((keys.size, padded), _ALL_LEAVES, dtype=np.uint32)
+    cleared = (~left_leaves[nodes] & np.uint64(_ALL_LEAVES)).astype(np.uint32)
+    # A node of rank r (its threshold's place among its feature's) goes right from bin r + 1
+    # on: clear its left leaves there, then AND-accumulate down each feature's bins.
+    query = np.empty(nodes.size, dtype=np.complex128)
+    query.real, query.imag = feature, ensemble.threshold[nodes]
+    rank = np.searchsorted(keys[:finite], query) - first_row[feature]
+    np.bitwise_and.at(masks, (first_row[feature] + rank + 1, tree[nodes]), cleared)
     for f in range(features):
-        nodes = np.flatnonzero(internal & (ensemble.feature == f))
-        rank = np.searchsorted(thresholds[f], ensemble.threshold[nodes])
-        cleared = (~left_leaves[nodes]).astype(np.uint32)  # & 0xFFFFFFFF: leaves fit in 32 bits
-        for bin_ in range(thresholds[f].size + 1):
-            right = rank < bin_  # threshold < x
-            np.bitwise_and.at(masks[first + bin_], tree[nodes[right]], cleared[right])
-        gone_right = ~ensemble.missing_left[nodes]
-        np.bitwise_and.at(masks[finite + f], tree[nodes[gone_right]], cleared[gone_right])
-        first += thresholds[f].size + 1
+        block = masks[first_row[f] : first_row[f] + sizes[f]]
+        np.bitwise_and.accumulate(block, axis=0, out=block)
+    gone_right = ~ensemble.missing_left[nodes]
+    np.bitwise_and.at(masks, (finite + feature[gone_right], tree[nodes[gone_right]]), cleared[gone_right])
     slot_values = np.zeros((trees, _SLOT_MODULUS))
     is_leaf = ~internal
     slots = (np.left_shift(1, leaf_number[is_leaf]) % _SLOT_MODULUS).astype(np.intp)
     slot_values[tree[is_leaf], slots] = ensemble.value[is_leaf]
     return _BitVectors(
-        keys=np.array(keys, dtype=np.complex128),
+        keys=keys,
         masks=masks.view(np.uint64),
         trees=trees,
         slot_offset=(np.arange(trees) * _SLOT_MODULUS).astype(np.uint32),
@@ -150,8 +161,9 @@ def _bit_vectors(ensemble: TreeEnsemble) -> _BitVectors | None:
 def _walk(ensemble: TreeEnsemble) -> _Walk:
     widened_column = ensemble.feature.astype(np.intp) + ensemble.n_features * (~ensemble.missing_left)
     # Distinct (column, threshold) tests; leaves' +inf tests are never read past the leaf.
-    pairs = np.stack([widened_column.astype(np.float64), ensemble.threshold], axis=1)
-    unique, test_of_node = np.unique(pairs, axis=0, return_inverse=True)
+    pairs = np.empty(widened_column.size, dtype=np.complex128)  # column + 1j * threshold
+    pairs.real, pairs.imag = widened_column, ensemble.threshold
+    unique, test_of_node = np.unique(pairs, return_inverse=True)
     test_of_node = test_of_node.reshape(-1).astype(np.intp)
     nodes = ensemble.roots.astype(np.intp)  # level 0: one node per tree
     tests = []
@@ -162,8 +174,8 @@ def _walk(ensemble: TreeEnsemble) -> _Walk:
     assert nodes.size == ensemble.roots.size * 2**ensemble.depth
     return _Walk(
         tests=tuple(tests),
-        test_column=unique[:, 0].astype(np.intp),
-        test_threshold=np.ascontiguousarray(unique[:, 1]),
+        test_column=unique.real.astype(np.intp),
+        test_threshold=np.ascontiguousarray(unique.imag),
         leaf_values=ensemble.value[nodes],
     )
 
