@@ -1,23 +1,29 @@
-"""The serving layout of the trees answers exactly what TreeEnsemble.raw_score answers."""
+"""The serving layouts of the trees answer exactly what TreeEnsemble.raw_score answers."""
 
 from __future__ import annotations
 
 import dataclasses
+import threading
 
 import numpy as np
 import pytest
 
 from propensity.features.schemas import SPECS
 from propensity.model.compiled import MAX_COMPILED_DEPTH, CompiledEnsemble
+from propensity.model.trees import TreeEnsemble
+
+
+def _real_matrix(api, bank_data, bundles, rows=2000):
+    from propensity.training.train import flat_columns
+
+    columns = {k: v[:rows] for k, v in flat_columns(bank_data, api).items()}
+    return bundles[api].model.matrix({name: columns[name] for name in SPECS[api].names})
 
 
 @pytest.mark.parametrize("api", ["v1", "v2"])
 def test_compiled_scores_are_bit_identical(api, bank_data, bundles):
     # Given 2,000 real rows of the API's flat records, with 10% of the cells made missing
-    from propensity.training.train import flat_columns
-
-    columns = {k: v[:2000] for k, v in flat_columns(bank_data, api).items()}
-    matrix = bundles[api].model.matrix({name: columns[name] for name in SPECS[api].names})
+    matrix = _real_matrix(api, bank_data, bundles)
     rng = np.random.default_rng(7)
     matrix[rng.random(matrix.shape) < 0.1] = np.nan
     ensemble = bundles[api].model.ensemble
@@ -31,6 +37,84 @@ def test_compiled_scores_are_bit_identical(api, bank_data, bundles):
         assert compiled.raw_score(matrix[row : row + 1])[0] == expected[row]
 
 
+@pytest.mark.parametrize("api", ["v1", "v2"])
+def test_one_row_bit_vectors_on_every_real_row_and_edge_value(api, bank_data, bundles):
+    # Given real rows, and the same rows with cells set to NaN, +-inf, -0.0 and each split's
+    # own threshold (where "<=" and "<" differ)
+    ensemble = bundles[api].model.ensemble
+    matrix = _real_matrix(api, bank_data, bundles, rows=600)
+    rng = np.random.default_rng(11)
+    edge = matrix.copy()
+    for value, share in [(np.nan, 0.1), (np.inf, 0.03), (-np.inf, 0.03), (-0.0, 0.03)]:
+        edge[rng.random(edge.shape) < share] = value
+    internal = ensemble.left != np.arange(ensemble.left.size)
+    picks = rng.choice(np.flatnonzero(internal), size=600)
+    edge[np.arange(600), ensemble.feature[picks]] = ensemble.threshold[picks]
+    compiled = CompiledEnsemble.compile(ensemble)
+    assert isinstance(compiled, CompiledEnsemble) and compiled._bits is not None  # the QuickScorer path
+    for rows in (matrix, edge):
+        expected = ensemble.raw_score(rows)
+        one_by_one = np.array([compiled.raw_score(rows[i : i + 1])[0] for i in range(len(rows))])
+        # Then each single-row score is the generic walk's, bit for bit
+        assert np.array_equal(one_by_one, expected)
+
+
+def test_one_row_scores_agree_across_threads(bundles):
+    # Given one compiled model shared by 4 threads scoring different rows at the same time
+    ensemble = bundles["v2"].model.ensemble
+    compiled = CompiledEnsemble.compile(ensemble)
+    rng = np.random.default_rng(3)
+    rows = rng.normal(size=(4, 400, ensemble.n_features))
+    expected = [ensemble.raw_score(r) for r in rows]
+    got: list[np.ndarray | None] = [None] * 4
+
+    def work(k: int) -> None:
+        got[k] = np.array([compiled.raw_score(rows[k][i : i + 1])[0] for i in range(400)])
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # Then no thread saw another's row (the query buffer is per thread)
+    for k in range(4):
+        assert np.array_equal(got[k], expected[k])
+
+
+def _complete_tree(depth: int, n_features: int, rng: np.random.Generator) -> TreeEnsemble:
+    # One complete tree in breadth-first order: node i's children at 2i + 1 and 2i + 2
+    count = 2 ** (depth + 1) - 1
+    index = np.arange(count, dtype=np.int32)
+    leaf = index >= 2**depth - 1
+    return TreeEnsemble(
+        feature=np.where(leaf, 0, rng.integers(0, n_features, count)).astype(np.int32),
+        threshold=np.where(leaf, np.inf, rng.normal(size=count)),
+        left=np.where(leaf, index, 2 * index + 1).astype(np.int32),
+        right=np.where(leaf, index, 2 * index + 2).astype(np.int32),
+        missing_left=rng.random(count) < 0.5,
+        value=np.where(leaf, rng.normal(size=count), 0.0),
+        roots=np.array([0], dtype=np.int32),
+        baseline=0.25,
+        depth=depth,
+        n_features=n_features,
+    )
+
+
+def test_more_than_32_leaves_a_tree_keeps_the_walk_for_one_row():
+    # Given a tree of 64 leaves (too many for the uint32 masks), and one of 32 (just enough)
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(300, 4))
+    x[rng.random(x.shape) < 0.2] = np.nan
+    for depth, bit_vectors in [(6, False), (5, True)]:
+        ensemble = _complete_tree(depth, 4, rng)
+        compiled = CompiledEnsemble.compile(ensemble)
+        assert isinstance(compiled, CompiledEnsemble) and (compiled._bits is not None) == bit_vectors
+        expected = ensemble.raw_score(x)
+        # Then both paths still answer what the generic walk answers
+        assert np.array_equal(compiled.raw_score(x), expected)
+        assert np.array_equal([compiled.raw_score(x[i : i + 1])[0] for i in range(300)], expected)
+
+
 def test_too_deep_an_ensemble_keeps_the_generic_walk(bundles):
     deep = dataclasses.replace(bundles["v1"].model.ensemble, depth=MAX_COMPILED_DEPTH + 1)
     assert CompiledEnsemble.compile(deep) is deep
@@ -40,3 +124,5 @@ def test_compiled_checks_the_matrix_shape(bundles):
     compiled = CompiledEnsemble.compile(bundles["v1"].model.ensemble)
     with pytest.raises(ValueError, match="columns"):
         compiled.raw_score(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="columns"):
+        compiled.raw_score(np.zeros((1, 3)))
