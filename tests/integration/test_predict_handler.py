@@ -57,6 +57,7 @@ def v1_function(monkeypatch, task_root) -> Iterator[ModuleType]:
         "LAMBDA_TASK_ROOT": task_root("v1"),
         **DATES,
         "POWERTOOLS_SERVICE_NAME": "propensity-predict-v1",
+        "CONSUMER_KEY_IDS": '{"key-crm-123": "crm"}',
     }
     metrics.clear_metrics()
     yield load_handler(monkeypatch, env)
@@ -104,7 +105,7 @@ def test_v1_function_answers_the_contract_with_headers_event_and_emf(v1_function
     (event_line,) = [line for line in lines if line.get("event") == "PredictionEvent"]
     prediction = PredictionEvent.model_validate(event_line)
     assert prediction.request_id == "req-v1-0001"
-    assert prediction.consumer == "key-crm-123"
+    assert prediction.consumer == "crm"  # the key id's name, from CONSUMER_KEY_IDS
     assert prediction.model_version == bundles["v1"].version
     assert prediction.probability == body["probability"]
     # And the EMF blobs: the cold start and the request's metrics, the consumer in neither
@@ -112,6 +113,8 @@ def test_v1_function_answers_the_contract_with_headers_event_and_emf(v1_function
     names = {m["Name"] for blob in blobs for m in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
     assert {"ColdStart", "InferenceLatency", "Predictions", "ProbabilitySum"} <= names
     service_blob = next(b for b in blobs if "Predictions" in b)
+    (calls,) = [b for b in blobs if "V1Calls" in b]
+    assert calls["Consumer"] == "crm" and calls["V1Calls"] == [1.0]
     assert service_blob["ApiVersion"] == "v1"
     assert service_blob["ModelVersion"] == bundles["v1"].version
     assert "key-crm-123" not in json.dumps(blobs)

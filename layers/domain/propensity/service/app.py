@@ -14,10 +14,12 @@ from starlette.responses import Response
 
 from propensity import __version__
 from propensity.constants import ApiVersion
+from propensity.service.core.consumers import ConsumerDirectory
 from propensity.service.core.errors import install_error_handlers, json_response
 from propensity.service.core.events import EventSink
 from propensity.service.core.openapi import ERROR_MODELS, SchemaPatch, install_openapi, response_doc
 from propensity.service.core.pipeline import Pipeline
+from propensity.service.core.rejections import RejectionSink
 from propensity.service.core.runtime import ModelRuntime
 from propensity.service.core.telemetry import Telemetry
 from propensity.service.settings import ServiceSettings
@@ -57,13 +59,22 @@ class HealthResponse(BaseModel):
     models: Annotated[
         dict[str, str | None], Field(description="Model version per API version (null: not loaded)")
     ]
+    reload_errors: Annotated[
+        dict[str, str],
+        Field(
+            description="Newer champions that failed to load (local server): the model shown keeps serving"
+        ),
+    ] = {}
 
 
 def create_app(settings: ServiceSettings, runtime: ModelRuntime | None = None) -> FastAPI:
     """The application for ``settings`` (loads the bundles unless a ``runtime`` is given)."""
     runtime = runtime if runtime is not None else ModelRuntime.load(settings)
     pipeline = Pipeline(
-        runtime, Telemetry(settings.metrics_flush), EventSink(settings.events_to_stdout, settings.archive_dir)
+        runtime,
+        Telemetry(settings.metrics_flush),
+        EventSink(settings.events_to_stdout, settings.archive_dir),
+        RejectionSink(settings.events_to_stdout, settings.archive_dir),
     )
     app = FastAPI(
         title="Propensity API",
@@ -74,6 +85,7 @@ def create_app(settings: ServiceSettings, runtime: ModelRuntime | None = None) -
         openapi_url="/openapi.json",
     )
     app.state.runtime = runtime
+    app.state.consumers = ConsumerDirectory(settings.consumers, settings.consumer_source)  # see request_info
 
     @app.get(
         "/health",
@@ -86,13 +98,18 @@ def create_app(settings: ServiceSettings, runtime: ModelRuntime | None = None) -
         },
     )
     async def health() -> Response:
+        state = runtime.state  # one snapshot: a hot reload may swap models meanwhile
+        ready = not state.errors
         body = HealthResponse(
-            status="ok" if runtime.ready else "unavailable",
-            reason="; ".join(runtime.errors.values()) or None,
+            status="ok" if ready else "unavailable",
+            reason="; ".join(state.errors.values()) or None,
             api_versions=list(settings.api_versions),
-            models={api: runtime.model_version(api) for api in settings.api_versions},
+            models={
+                api: m.version if (m := state.models.get(api)) else None for api in settings.api_versions
+            },
+            reload_errors=dict(state.reload_errors),
         )
-        return json_response(body.model_dump(mode="json"), 200 if runtime.ready else 503)
+        return json_response(body.model_dump(mode="json"), 200 if ready else 503)
 
     request_types: list[Any] = []
     response_types: list[Any] = [HealthResponse, *ERROR_MODELS]

@@ -19,9 +19,11 @@ from starlette.requests import Request
 from propensity.constants import ApiVersion
 from propensity.model.scoring import Scores
 from propensity.observability import logger
+from propensity.service.core.consumers import ConsumerDirectory, metric_label
 from propensity.service.core.errors import RequestInvalidError, ServiceError
 from propensity.service.core.events import EventSink, RequestInfo, now_utc
 from propensity.service.core.limits import check_content_type, parse_json, read_body
+from propensity.service.core.rejections import RejectedRequest, RejectionSink
 from propensity.service.core.runtime import ModelRuntime, ServingModel
 from propensity.service.core.telemetry import RequestMetrics, Telemetry
 
@@ -34,11 +36,13 @@ def request_info(request: Request) -> RequestInfo:
     """Request id and consumer from the API Gateway event (via Mangum), or local stand-ins."""
     event = request.scope.get("aws.event")
     context = event.get("requestContext") if isinstance(event, dict) else None
+    app = request.scope.get("app")
+    directory: ConsumerDirectory | None = getattr(getattr(app, "state", None), "consumers", None)
+    consumer = directory.identify(request, event) if directory is not None else None
     if isinstance(context, dict):
-        identity = context.get("identity") or {}
         request_id = context.get("requestId") or str(uuid.uuid4())
-        return RequestInfo(str(request_id), identity.get("apiKeyId") or None, now_utc())
-    return RequestInfo(request.headers.get("x-request-id") or str(uuid.uuid4()), None, now_utc())
+        return RequestInfo(str(request_id), consumer, now_utc())
+    return RequestInfo(request.headers.get("x-request-id") or str(uuid.uuid4()), consumer, now_utc())
 
 
 @dataclass(frozen=True)
@@ -62,19 +66,50 @@ class ScoredBatch:
 class Pipeline:
     """Runtime, telemetry and event sink, shared by the routes of every API version."""
 
-    def __init__(self, runtime: ModelRuntime, telemetry: Telemetry, events: EventSink) -> None:
+    def __init__(
+        self,
+        runtime: ModelRuntime,
+        telemetry: Telemetry,
+        events: EventSink,
+        rejections: RejectionSink | None = None,
+    ) -> None:
         self.runtime = runtime
         self.telemetry = telemetry
         self.events = events
+        self.rejections = rejections
+
+    def _reject(self, api_version: ApiVersion, info: RequestInfo | None, error: ServiceError) -> None:
+        """A refused v1 call leaves a RejectedRequest (usage by consumer counts it)."""
+        if (
+            api_version == "v1"
+            and info is not None
+            and self.rejections is not None
+            and error.status_code < 500
+        ):
+            fields = error.fields if isinstance(error, RequestInvalidError) else []
+            self.rejections.emit(
+                RejectedRequest(
+                    request_id=info.request_id,
+                    timestamp=info.received_at,
+                    api_version=api_version,
+                    consumer=info.consumer,
+                    status=error.status_code,
+                    reason=error.reason,
+                    fields=fields,
+                )
+            )
 
     @contextmanager
-    def observe(self, api_version: ApiVersion, scoring: bool = True) -> Iterator[RequestMetrics]:
+    def observe(
+        self, api_version: ApiVersion, scoring: bool = True, info: RequestInfo | None = None
+    ) -> Iterator[RequestMetrics]:
         """Metrics of one request: errors are recorded on the way out, then everything is published.
 
         Routes that do not score (validate, translate) are logged like the others but publish
         no metrics: consumers testing their migration must not move the serving figures.
         """
         metrics = RequestMetrics(api_version, self.runtime.model_version(api_version) or "none")
+        metrics.consumer = metric_label(info.consumer if info is not None else None)
         try:
             yield metrics
         except RequestInvalidError as error:
@@ -83,6 +118,7 @@ class Pipeline:
             logger.info(
                 "request invalid", extra={"status": 422, "api_version": api_version, "fields": error.fields}
             )
+            self._reject(api_version, info, error)
             raise
         except ServiceError as error:
             metrics.rejected = error.reason
@@ -91,6 +127,7 @@ class Pipeline:
                 "request rejected",
                 extra={"status": error.status_code, "api_version": api_version, "reason": error.reason},
             )
+            self._reject(api_version, info, error)
             raise
         except Exception:
             # Unexpected: the catch-all answers 500; count it so the canary can roll back.

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from propensity.constants import ApiVersion
 from propensity.observability import metrics
@@ -39,6 +39,7 @@ class RequestMetrics:
     batch_size: int | None = None
     rejected: str | None = None
     server_error: bool = False
+    consumer: str = "unknown"  # v1 only: the V1Calls metric's Consumer dimension (bounded)
 
     def scored(self, probabilities: Iterable[float], decisions: Iterable[str], bands: Iterable[str]) -> None:
         """Record the scored records of this request."""
@@ -65,6 +66,16 @@ class Telemetry:
     def publish(self, request: RequestMetrics) -> None:
         if self.flush == "off":
             return
+        if request.api_version == "v1":
+            # Its own EMF blob: Consumer must not become a dimension of every other metric.
+            with single_metric(
+                name=names.V1_CALLS,
+                unit=MetricUnit.Count,
+                value=1,
+                namespace=metrics.namespace,
+                default_dimensions={names.DIMENSION_CONSUMER: request.consumer},
+            ):
+                pass
         metrics.add_dimensions(**{names.DIMENSION_API: request.api_version})
         metrics.add_dimensions(
             **{names.DIMENSION_API: request.api_version, names.DIMENSION_MODEL: request.model_version}

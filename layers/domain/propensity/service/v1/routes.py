@@ -36,7 +36,7 @@ def build_router(pipeline: Pipeline, headers_doc: dict[str, dict[str, Any]]) -> 
     )
     async def predict(request: Request) -> Response:
         info = request_info(request)
-        with pipeline.observe("v1") as metrics:
+        with pipeline.observe("v1", info=info) as metrics:
             served = pipeline.model("v1")
             started = time.perf_counter()
             record = to_record(await pipeline.json_body(request, MAX_BODY_BYTES_SINGLE))
