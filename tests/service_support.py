@@ -62,3 +62,18 @@ def v2_body(**groups: Any) -> dict[str, Any]:
         else:
             body[group].update(fields)
     return body
+
+
+def clone_bundle(source: Any, destination: Any, model_version: str) -> Any:
+    """A copy of a bundle folder registered under another model version (same model, new name).
+
+    Stands in for a retrained bundle in reload tests without a second training run.
+    """
+    import shutil
+
+    shutil.copytree(source, destination)
+    manifest_path = destination / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["model_version"] = model_version
+    manifest_path.write_text(json.dumps(manifest))
+    return destination
