@@ -11,13 +11,21 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
+from propensity.features import v2
 from propensity.features.domain import V1_SPEC
 from propensity.service import metric_names
 from propensity.service.core.errors import RequestInvalidError
 from propensity.service.v1.models import V1PredictRequest
+from propensity.service.v2.models import MAX_CATEGORY_LENGTH
 
 FEATURE_NAMES: Final[tuple[str, ...]] = V1_SPEC.names
 _FIELDS: Final = frozenset(FEATURE_NAMES)
+# v1 categorical fields that stay categorical in v2, where an unknown value is scored as
+# unknown with a warning: /v2/translate carries such a value over instead of refusing it.
+_OPEN_IN_V2: Final = frozenset(
+    m.v1_name for m in v2.FIELD_MAP if m.conversion == "same" and v2.SPEC[m.flat_name].kind == "categorical"
+)
+BLANK_MESSAGE: Final[str] = "must not be blank: send the category (an unknown one is scored as unknown in v2)"
 
 
 def error_field(error: Any) -> str:
@@ -37,6 +45,38 @@ def detail_items(errors: Sequence[Any]) -> list[dict[str, Any]]:
         message = "the body must be a JSON object" if error["type"] == "model_type" else error["msg"]
         items.append({"loc": ["body", *error["loc"]], "msg": message, "type": error["type"]})
     return items
+
+
+def to_translatable(document: Any) -> tuple[dict[str, Any], list[str]]:
+    """A v1 body for ``/v2/translate``: as ``to_record``, except that an unknown category of a
+    field that stays categorical in v2 is carried over (trimmed) with a warning."""
+    try:
+        return V1PredictRequest.model_validate(document).model_dump(), []
+    except ValidationError as error:
+        errors = error.errors(include_url=False)
+    unknown = {
+        e["loc"][0]
+        for e in errors
+        if e["type"] == "literal_error"
+        and len(e["loc"]) == 1
+        and e["loc"][0] in _OPEN_IN_V2
+        and isinstance(e["input"], str)
+        and 0 < len(e["input"].strip()) <= MAX_CATEGORY_LENGTH  # what v2 accepts
+    }
+    if len(unknown) != len(errors):
+        items = detail_items(errors)
+        for item, e in zip(items, errors, strict=True):
+            if e["type"] == "literal_error" and isinstance(e["input"], str) and not e["input"].strip():
+                item["msg"] = BLANK_MESSAGE
+        raise RequestInvalidError(items, [error_field(e) for e in errors])
+    record = {name: document[name] for name in FEATURE_NAMES}
+    warnings = []
+    for name in sorted(unknown):
+        record[name] = record[name].strip()
+        # ascii(): the warning also travels in a header (no quotes, newlines or non-Latin-1).
+        shown = ascii(record[name]).replace('"', "'")
+        warnings.append(f"{name}: unknown category {shown}, carried over (v2 scores it as unknown)")
+    return record, warnings
 
 
 def to_record(document: Any) -> dict[str, Any]:

@@ -243,7 +243,10 @@ def build_router(pipeline: Pipeline) -> APIRouter:
     )
     async def translate(request: Request) -> Response:
         with pipeline.observe("v2", scoring=False):
-            record = v1_adapter.to_record(await pipeline.json_body(request, MAX_BODY_BYTES_SINGLE))
-            return Response(_dumps(v1_to_v2(record)), media_type=JSON_MEDIA_TYPE)
+            document = await pipeline.json_body(request, MAX_BODY_BYTES_SINGLE)
+            record, warnings = v1_adapter.to_translatable(document)
+            # The body must stay a valid v2 request: warnings go in a header (RFC 7234 299).
+            headers = {"Warning": ", ".join(f'299 - "{w}"' for w in warnings)} if warnings else None
+            return Response(_dumps(v1_to_v2(record)), media_type=JSON_MEDIA_TYPE, headers=headers)
 
     return router
