@@ -23,6 +23,7 @@ from propensity.service.core.rejections import RejectionSink
 from propensity.service.core.runtime import ModelRuntime
 from propensity.service.core.telemetry import Telemetry
 from propensity.service.settings import ServiceSettings
+from propensity.service.v1 import adapter as v1_adapter
 from propensity.service.v1 import deprecation
 from propensity.service.v1.models import V1PredictRequest, V1PredictResponse
 from propensity.service.v1.routes import build_router as v1_router
@@ -118,7 +119,7 @@ def create_app(settings: ServiceSettings, runtime: ModelRuntime | None = None) -
         app.include_router(v2_router(pipeline))
         request_types += [V2PredictRequest, V2BatchRequest, V1PredictRequest]
         response_types += [V2PredictResponse, V2BatchResponse, V2ValidateResponse]
-        patches.append(document_batch_items)
+        patches += [document_batch_items, v1_adapter.document_translate_request]
     install_error_handlers(app)  # the catch-all sits inside the deprecation headers
     if "v1" in settings.api_versions:
         assert settings.v1_deprecation_date is not None  # the settings validate both dates

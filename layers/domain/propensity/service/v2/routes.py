@@ -239,7 +239,10 @@ def build_router(pipeline: Pipeline) -> APIRouter:
             200: response_doc(V2PredictRequest, "The v2 body (post it to /v2/predict)"),
             **error_responses(400, 413, 415, 422),
         },
-        openapi_extra=json_request_body("V1PredictRequest", {"contract example": V1_EXAMPLE}),
+        openapi_extra=json_request_body(
+            v1_adapter.TRANSLATE_REQUEST,
+            {"contract example": V1_EXAMPLE, "unknown category": {**V1_EXAMPLE, "job": "astronaut"}},
+        ),
     )
     async def translate(request: Request) -> Response:
         with pipeline.observe("v2", scoring=False):
