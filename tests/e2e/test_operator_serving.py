@@ -23,7 +23,7 @@ from propensity.constants import API_KEY_HEADER, MODEL_VERSION_HEADER
 from propensity.labels.parse import parse_label_file
 from propensity.service.core.rejections import ARCHIVE_REJECTIONS_PREFIX, RejectedRequest
 from tests.e2e.test_local_server import archived_events, server  # noqa: F401 - the fixture
-from tests.service_support import clone_bundle, v1_body
+from tests.service_support import clone_bundle, move_champion, v1_body
 
 
 def test_the_running_server_picks_up_a_new_champion_within_seconds(server, registry, trained, tmp_path):  # noqa: F811
@@ -32,7 +32,7 @@ def test_the_running_server_picks_up_a_new_champion_within_seconds(server, regis
     # Given a new v1 version registered and promoted while the server runs
     folder = clone_bundle(trained["v1"].bundle_path, tmp_path / "v1-e2e-next", "v1-e2e-next")
     registry.register(folder)
-    registry.set_alias("v1", "champion", "v1-e2e-next", reason="e2e reload", actor="pytest")
+    move_champion(registry, "v1", "v1-e2e-next", "e2e reload")
     moved = time.monotonic()
     # Then within seconds /health and X-Model-Version show it, without a restart
     with httpx.Client(base_url=url, timeout=10) as client:
@@ -42,7 +42,7 @@ def test_the_running_server_picks_up_a_new_champion_within_seconds(server, regis
         answer = client.post("/v1/predict", json=v1_body())
         assert answer.status_code == 200 and answer.headers[MODEL_VERSION_HEADER] == "v1-e2e-next"
         # And moving it back (a rollback) is followed too
-        registry.set_alias("v1", "champion", old, reason="e2e rollback", actor="pytest")
+        move_champion(registry, "v1", old, "e2e rollback")
         deadline = time.monotonic() + 15
         while client.post("/v1/predict", json=v1_body()).headers[MODEL_VERSION_HEADER] != old:
             assert time.monotonic() < deadline

@@ -19,7 +19,7 @@ from propensity.registry.storage import LocalBlobStore
 from propensity.service.app import create_app
 from propensity.service.core.runtime import ModelRuntime
 from propensity.service.server import ChampionWatcher, local_settings
-from tests.service_support import clone_bundle, v1_body, v2_body
+from tests.service_support import clone_bundle, move_champion, v1_body, v2_body
 
 from .conftest import TestClient
 from .test_model_load import not_a_zip, rehash
@@ -58,7 +58,7 @@ def test_the_server_follows_a_champion_move(served, registry, register_clone):
     assert client.get("/health").json()["models"]["v1"] == first
     # Given a new v1 version made champion while the server runs
     new = register_clone("v1", "v1-reloaded-0001")
-    registry.set_alias("v1", "champion", new, reason="test", actor="pytest")
+    move_champion(registry, "v1", new, "test")
     # When the watcher's next round runs
     watcher.poll()
     # Then /health and X-Model-Version show the new version, and v2 is untouched
@@ -69,7 +69,7 @@ def test_the_server_follows_a_champion_move(served, registry, register_clone):
     assert client.post("/v1/predict", json=v1_body()).headers[MODEL_VERSION_HEADER] == new
     assert client.post("/v2/predict", json=v2_body()).status_code == 200
     # And moving back (a rollback) is followed too
-    registry.set_alias("v1", "champion", first, reason="rollback", actor="pytest")
+    move_champion(registry, "v1", first, "rollback")
     watcher.poll()
     assert client.post("/v1/predict", json=v1_body()).headers[MODEL_VERSION_HEADER] == first
 
@@ -79,7 +79,7 @@ def test_a_champion_that_fails_to_load_leaves_the_old_one_serving(served, regist
     old = registry.alias("v2", "champion")
     # Given a corrupt bundle (hashes consistent) made v2 champion
     bad = register_clone("v2", "v2-corrupt-0001", corrupt=True)
-    registry.set_alias("v2", "champion", bad, reason="test", actor="pytest")
+    move_champion(registry, "v2", bad, "test")
     # When the watcher tries it
     watcher.poll()
     # Then the old model keeps serving, and /health says why (still 200: v2 answers)
@@ -97,7 +97,7 @@ def test_a_champion_that_fails_to_load_leaves_the_old_one_serving(served, regist
     watcher.poll()
     assert calls == []
     # And when the alias goes back to the serving version, the error clears
-    registry.set_alias("v2", "champion", old, reason="rollback", actor="pytest")
+    move_champion(registry, "v2", old, "rollback")
     watcher.poll()
     assert client.get("/health").json()["reload_errors"] == {}
 
@@ -112,7 +112,7 @@ def test_a_bundle_whose_golden_answers_differ_is_refused(served, registry, train
     (folder / "golden.json").write_text(json.dumps(document))
     rehash(folder)
     registry.register(folder)
-    registry.set_alias("v1", "champion", "v1-golden-off", reason="test", actor="pytest")
+    move_champion(registry, "v1", "v1-golden-off", "test")
     watcher.poll()
     # Then it is refused: the old model serves, /health says which case differed
     assert client.post("/v1/predict", json=v1_body()).headers[MODEL_VERSION_HEADER] == old
@@ -150,7 +150,7 @@ def test_requests_in_flight_during_swaps_all_succeed_on_one_model_or_the_other(
         thread.start()
     # When the champion flips back and forth, each flip loaded by the watcher
     for i in range(6):
-        registry.set_alias("v1", "champion", second if i % 2 == 0 else first, reason="flip", actor="pytest")
+        move_champion(registry, "v1", second if i % 2 == 0 else first, "flip")
         watcher.poll()
         time.sleep(0.05)
     stop.set()
@@ -165,7 +165,7 @@ def test_the_background_thread_picks_up_a_move_within_seconds(served, registry, 
     client, watcher = served
     new = register_clone("v2", "v2-thread-0001")
     watcher.start()
-    registry.set_alias("v2", "champion", new, reason="test", actor="pytest")
+    move_champion(registry, "v2", new, "test")
     deadline = time.monotonic() + 10
     while client.get("/health").json()["models"]["v2"] != new:
         assert time.monotonic() < deadline, "the watcher did not load the new champion"

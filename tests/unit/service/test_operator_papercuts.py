@@ -139,11 +139,11 @@ def test_rejected_v1_calls_leave_a_record_and_v2_ones_do_not(make_client, tmp_pa
 
 
 def test_history_prints_a_table(registry, capsys):
-    registry.set_alias("v1", "challenger", registry.alias("v1", "champion"), reason="shadow it", actor="ana")
+    # Given the fixture's registry (one champion move per version, by pytest, "test fixture")
     assert main(["history", "--api", "v1", "--registry", str(registry.store.location)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["when", "(UTC)", "alias", "from", "to", "by", "reason"]
-    assert lines[-1].split()[2:4] == ["challenger", "-"] and lines[-1].endswith("shadow it")
+    assert lines[-1].split()[2:4] == ["champion", "-"] and lines[-1].endswith("test fixture")
     assert not any(line.startswith("{") for line in lines)
     assert main(["history", "--api", "v1", "--registry", str(registry.store.location), "--json"]) == 0
     assert json.loads(capsys.readouterr().out.splitlines()[0])["alias"] == "champion"
