@@ -9,5 +9,7 @@ from propensity.commands import labels  # noqa: F401
 from propensity.commands import probe  # noqa: F401
 from propensity.commands import promotion  # noqa: F401
 from propensity.commands import quickstart  # noqa: F401
+from propensity.commands import replay  # noqa: F401
 from propensity.commands import serve  # noqa: F401
 from propensity.commands import shadow  # noqa: F401
+from propensity.commands import usage  # noqa: F401

@@ -14,11 +14,13 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from propensity.constants import ApiVersion
+from propensity.service.core.consumers import ConsumerDirectory
 from propensity.service.core.errors import ServiceError, error_answer
 from propensity.service.core.events import EventSink
 from propensity.service.core.http import Answer, Incoming, Route, json_answer
 from propensity.service.core.openapi import response_doc
 from propensity.service.core.pipeline import Pipeline
+from propensity.service.core.rejections import RejectionSink
 from propensity.service.core.runtime import ModelRuntime
 from propensity.service.core.telemetry import Telemetry
 from propensity.service.settings import ServiceSettings
@@ -38,6 +40,12 @@ class HealthResponse(BaseModel):
     models: Annotated[
         dict[str, str | None], Field(description="Model version per API version (null: not loaded)")
     ]
+    reload_errors: Annotated[
+        dict[str, str],
+        Field(
+            description="Newer champions that failed to load (local server): the model shown keeps serving"
+        ),
+    ] = {}
 
 
 @dataclass(frozen=True)
@@ -54,17 +62,26 @@ def build_service(settings: ServiceSettings, runtime: ModelRuntime | None = None
     """The routes for ``settings`` (loads the bundles unless a ``runtime`` is given)."""
     runtime = runtime if runtime is not None else ModelRuntime.load(settings)
     pipeline = Pipeline(
-        runtime, Telemetry(settings.metrics_flush), EventSink(settings.events_to_stdout, settings.archive_dir)
+        runtime,
+        Telemetry(settings.metrics_flush),
+        EventSink(settings.events_to_stdout, settings.archive_dir),
+        RejectionSink(settings.events_to_stdout, settings.archive_dir),
+        ConsumerDirectory(settings.consumers, settings.consumer_source),
     )
 
     def health(_request: Incoming) -> Answer:
+        state = runtime.state  # one snapshot: a hot reload may swap models meanwhile
+        ready = not state.errors
         body = HealthResponse(
-            status="ok" if runtime.ready else "unavailable",
-            reason="; ".join(runtime.errors.values()) or None,
+            status="ok" if ready else "unavailable",
+            reason="; ".join(state.errors.values()) or None,
             api_versions=list(settings.api_versions),
-            models={api: runtime.model_version(api) for api in settings.api_versions},
+            models={
+                api: m.version if (m := state.models.get(api)) else None for api in settings.api_versions
+            },
+            reload_errors=dict(state.reload_errors),
         )
-        return json_answer(body.model_dump(mode="json"), 200 if runtime.ready else 503)
+        return json_answer(body.model_dump(mode="json"), 200 if ready else 503)
 
     routes = [
         Route("GET", "/health", None, 0, health, {

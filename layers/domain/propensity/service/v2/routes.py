@@ -11,7 +11,7 @@ from propensity.constants import MAX_BATCH_RECORDS, MAX_BODY_BYTES_BATCH, MAX_BO
 from propensity.features.translate import v1_to_v2
 from propensity.service.core.errors import RequestInvalidError
 from propensity.service.core.events import ScoredColumns, ScoredRecord, event_lines, new_prediction_ids
-from propensity.service.core.http import Answer, Incoming, Route, dumps, request_info
+from propensity.service.core.http import Answer, Incoming, Route, dumps
 from propensity.service.core.openapi import error_responses, json_request_body, response_doc
 from propensity.service.core.pipeline import Pipeline, elapsed_ms
 from propensity.service.v1 import adapter as v1_adapter
@@ -39,7 +39,7 @@ def routes(pipeline: Pipeline) -> list[Route]:
     """The v2 routes."""
 
     def predict(request: Incoming) -> Answer:
-        info = request_info(request)
+        info = pipeline.request_info(request)
         with pipeline.observe("v2") as metrics:
             served = pipeline.model("v2")
             started = time.perf_counter()
@@ -93,7 +93,7 @@ def routes(pipeline: Pipeline) -> list[Route]:
             return Answer(200, body)
 
     def predict_batch(request: Incoming) -> Answer:
-        info = request_info(request)
+        info = pipeline.request_info(request)
         with pipeline.observe("v2") as metrics:
             served = pipeline.model("v2")
             started = time.perf_counter()
@@ -178,8 +178,10 @@ def routes(pipeline: Pipeline) -> list[Route]:
 
     def translate(request: Incoming) -> Answer:
         with pipeline.observe("v2", scoring=False):
-            record = v1_adapter.to_record(pipeline.json_body(request, MAX_BODY_BYTES_SINGLE))
-            return Answer(200, dumps(v1_to_v2(record)))
+            record, warnings = v1_adapter.to_translatable(pipeline.json_body(request, MAX_BODY_BYTES_SINGLE))
+            # The body must stay a valid v2 request: warnings go in a header (RFC 7234 299).
+            headers = {"Warning": ", ".join(f'299 - "{w}"' for w in warnings)} if warnings else {}
+            return Answer(200, dumps(v1_to_v2(record)), headers)
 
     single_examples = {"customer": EXAMPLE_REQUEST, "unknown category": _UNKNOWN_EXAMPLE}
     return [
@@ -219,6 +221,9 @@ def routes(pipeline: Pipeline) -> list[Route]:
                 200: response_doc(V2PredictRequest, "The v2 body (post it to /v2/predict)"),
                 **error_responses(400, 413, 415, 422),
             },
-            "openapi_extra": json_request_body("V1PredictRequest", {"contract example": V1_EXAMPLE}),
+            "openapi_extra": json_request_body(
+                v1_adapter.TRANSLATE_REQUEST,
+                {"contract example": V1_EXAMPLE, "unknown category": {**V1_EXAMPLE, "job": "astronaut"}},
+            ),
         }),
     ]  # fmt: skip
