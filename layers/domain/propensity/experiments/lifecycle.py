@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from propensity.constants import ApiVersion
 from propensity.experiments import store
 from propensity.experiments.models import Experiment, ExperimentEnd, ExperimentRecord, TestDesign
-from propensity.experiments.policy import check_challenger
 from propensity.registry.registry import Registry, current_actor
 
 
@@ -80,6 +79,9 @@ def start(
         raise ExperimentError(f"{api} has no champion to run an experiment against")
     if champion != registry.alias(api, "champion"):
         raise ExperimentError(f"{champion} is not the {api} champion ({registry.alias(api, 'champion')} is)")
+    # Imported here: the policy pulls in the gate (and training code), the serving path must not.
+    from propensity.experiments.policy import check_challenger
+
     override = check_challenger(registry, api, champion, challenger, override_gate)
     numbers = store.sequences(registry, api)
     if numbers:

@@ -98,7 +98,9 @@ def create_app(settings: ServiceSettings, runtime: ModelRuntime | None = None) -
     response_types: list[Any] = [HealthResponse, *ERROR_MODELS]
     patches: list[SchemaPatch] = []
     if "v2" in settings.api_versions:
-        app.include_router(v2_router(pipeline))
+        from propensity.experiments.serving import ExperimentServing  # issue 17: A/B experiment hook
+
+        app.include_router(v2_router(pipeline, ExperimentServing.from_location(settings.experiment_registry)))
         request_types += [V2PredictRequest, V2BatchRequest, V1PredictRequest]
         response_types += [V2PredictResponse, V2BatchResponse, V2ValidateResponse]
         patches.append(document_batch_items)

@@ -65,6 +65,8 @@ def local_settings(
         # No CloudWatch locally: no EMF on the console, events in the archive rather than stdout.
         metrics_flush="off",
         events_to_stdout=False,
+        # The local server serves the registry's running v2 experiment and follows its stop.
+        experiment_registry=registry.store.location,
     )
 
 

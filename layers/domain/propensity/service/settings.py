@@ -47,6 +47,9 @@ class ServiceSettings(BaseModel):
     # One PredictionEvent JSON line per scored record on stdout: the Lambda log stream that the
     # archive's subscription reads. The local server writes to ARCHIVE_DIR instead.
     events_to_stdout: bool = True
+    # A/B experiments (issue 17): the registry whose running v2 experiment this deployment
+    # serves (both models loaded; see propensity.experiments.serving). None: no experiments.
+    experiment_registry: str | None = None
 
     @field_validator("api_versions", mode="before")
     @classmethod
@@ -101,5 +104,6 @@ class ServiceSettings(BaseModel):
                 "metrics_flush": env.get("METRICS_FLUSH") or "invocation",
                 "events_to_stdout": env.get("EVENTS_TO_STDOUT", "true").strip().lower()
                 in {"1", "true", "yes"},
+                "experiment_registry": env.get("EXPERIMENT_REGISTRY") or None,
             }
         )

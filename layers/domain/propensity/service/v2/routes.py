@@ -11,11 +11,13 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from propensity.constants import MAX_BATCH_RECORDS, MAX_BODY_BYTES_BATCH, MAX_BODY_BYTES_SINGLE
+from propensity.experiments import serving as experiment_hook
 from propensity.features.translate import v1_to_v2
 from propensity.service.core.errors import JSON_MEDIA_TYPE, RequestInvalidError
 from propensity.service.core.events import ScoredRecord, build_events, new_prediction_ids, phase_latency
 from propensity.service.core.openapi import error_responses, json_request_body, response_doc
 from propensity.service.core.pipeline import Pipeline, elapsed_ms, request_info
+from propensity.service.core.runtime import ServingModel
 from propensity.service.v1 import adapter as v1_adapter
 from propensity.service.v1.models import EXAMPLE_REQUEST as V1_EXAMPLE
 from propensity.service.v2.adapter import (
@@ -44,8 +46,10 @@ def _dumps(body: Any) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-def build_router(pipeline: Pipeline) -> APIRouter:
-    """The v2 router."""
+def build_router(
+    pipeline: Pipeline, experiments: experiment_hook.ExperimentServing | None = None
+) -> APIRouter:
+    """The v2 router (``experiments``: the running A/B experiment's hook, issue 17)."""
     router = APIRouter(prefix="/v2", tags=["v2"])
 
     @router.post(
@@ -68,6 +72,9 @@ def build_router(pipeline: Pipeline) -> APIRouter:
             record = to_record(await pipeline.json_body(request, MAX_BODY_BYTES_SINGLE))
             metrics.phases_ms["validation"] = elapsed_ms(started)
             metrics.unknown_categories.update(record.unknown_fields)
+            # A/B experiment (issue 17): the customer's arm picks the model; warnings say a fallback.
+            choice = experiment_hook.choose(experiments, served, record.customer_ref, info.request_id)
+            served, warnings = choice.served, record.warnings + choice.warnings
 
             scored = pipeline.score(served, FEATURE_NAMES, [record.features])
             metrics.phases_ms["preprocessing"] = scored.preprocessing_ms
@@ -86,7 +93,7 @@ def build_router(pipeline: Pipeline) -> APIRouter:
                     "decision": decision,
                     "threshold": served.threshold,
                     "confidence": confidence,
-                    "warnings": record.warnings,
+                    "warnings": warnings,
                 }
             )
             metrics.phases_ms["serialization"] = elapsed_ms(started)
@@ -98,21 +105,20 @@ def build_router(pipeline: Pipeline) -> APIRouter:
                 probability,
                 decision,
                 confidence,
-                record.warnings,
+                warnings,
                 record.customer_ref,
             )
-            pipeline.events.emit(
-                build_events(
-                    [event],
-                    info=info,
-                    api_version="v2",
-                    model_version=served.version,
-                    threshold=served.threshold,
-                    latency=phase_latency(metrics.phases_ms),
-                    batch_size=1,
-                )
+            events = build_events(
+                [event],
+                info=info,
+                api_version="v2",
+                model_version=served.version,
+                threshold=served.threshold,
+                latency=phase_latency(metrics.phases_ms),
+                batch_size=1,
             )
-            return Response(body, media_type=JSON_MEDIA_TYPE)
+            pipeline.events.emit(experiment_hook.tag(events, [choice]))
+            return Response(body, media_type=JSON_MEDIA_TYPE, headers=experiment_hook.headers([choice]))
 
     @router.post(
         "/predict/batch",
@@ -150,35 +156,59 @@ def build_router(pipeline: Pipeline) -> APIRouter:
             metrics.phases_ms["validation"] = elapsed_ms(started)
 
             results: list[dict[str, Any] | None] = [None] * len(records)
-            scored_records: list[ScoredRecord] = []
+            # A/B experiment (issue 17): each record's arm picks its model; one scoring pass per model.
+            choices = experiment_hook.choose_many(
+                experiments, served, [c.customer_ref for _, c in valid], info.request_id
+            )
+            groups = experiment_hook.by_model(choices)
+            group_records: list[tuple[ServingModel, list[ScoredRecord], list[experiment_hook.Choice]]] = []
             if valid:
-                scored = pipeline.score(served, FEATURE_NAMES, [c.features for _, c in valid])
-                metrics.phases_ms["preprocessing"] = scored.preprocessing_ms
-                metrics.phases_ms["inference"] = scored.inference_ms
-                started = time.perf_counter()
-                probabilities, decisions, bands = scored.probabilities(), scored.decisions(), scored.bands()
                 ids = new_prediction_ids(len(valid))
-                for k, (i, c) in enumerate(valid):
-                    results[i] = {
-                        "index": i,
-                        "prediction_id": ids[k],
-                        "probability": probabilities[k],
-                        "decision": decisions[k],
-                        "confidence": bands[k],
-                        "warnings": c.warnings,
-                    }
-                    scored_records.append(
-                        ScoredRecord(
-                            ids[k],
-                            c.features,
-                            probabilities[k],
-                            decisions[k],
-                            bands[k],
-                            c.warnings,
-                            c.customer_ref,
-                        )
+                metrics.phases_ms["preprocessing"] = metrics.phases_ms["inference"] = 0.0
+                all_p: list[float] = []
+                all_d: list[str] = []
+                all_b: list[str] = []
+                for model, positions in groups:
+                    scored = pipeline.score(model, FEATURE_NAMES, [valid[k][1].features for k in positions])
+                    metrics.phases_ms["preprocessing"] += scored.preprocessing_ms
+                    metrics.phases_ms["inference"] += scored.inference_ms
+                    probabilities, decisions, bands = (
+                        scored.probabilities(),
+                        scored.decisions(),
+                        scored.bands(),
                     )
-                metrics.scored(probabilities, decisions, bands)
+                    in_group: list[ScoredRecord] = []
+                    for j, k in enumerate(positions):
+                        i, c = valid[k]
+                        warnings = c.warnings + choices[k].warnings
+                        result: dict[str, Any] = {
+                            "index": i,
+                            "prediction_id": ids[k],
+                            "probability": probabilities[j],
+                            "decision": decisions[j],
+                            "confidence": bands[j],
+                            "warnings": warnings,
+                        }
+                        if choices[k].arm is not None:
+                            result |= {"model_version": model.version, "arm": choices[k].arm}
+                        results[i] = result
+                        in_group.append(
+                            ScoredRecord(
+                                ids[k],
+                                c.features,
+                                probabilities[j],
+                                decisions[j],
+                                bands[j],
+                                warnings,
+                                c.customer_ref,
+                            )
+                        )
+                    group_records.append((model, in_group, [choices[k] for k in positions]))
+                    all_p += probabilities
+                    all_d += decisions
+                    all_b += bands
+                started = time.perf_counter()
+                metrics.scored(all_p, all_d, all_b)
             else:
                 started = time.perf_counter()
             for i, c in enumerate(checked):
@@ -196,18 +226,18 @@ def build_router(pipeline: Pipeline) -> APIRouter:
             )
             metrics.phases_ms["serialization"] = elapsed_ms(started)
 
-            pipeline.events.emit(
-                build_events(
-                    scored_records,
+            for model, in_group, group_choices in group_records:
+                events = build_events(
+                    in_group,
                     info=info,
                     api_version="v2",
-                    model_version=served.version,
-                    threshold=served.threshold,
+                    model_version=model.version,
+                    threshold=model.threshold,
                     latency=phase_latency(metrics.phases_ms),
                     batch_size=len(records),
                 )
-            )
-            return Response(body, media_type=JSON_MEDIA_TYPE)
+                pipeline.events.emit(experiment_hook.tag(events, group_choices))
+            return Response(body, media_type=JSON_MEDIA_TYPE, headers=experiment_hook.headers(choices))
 
     @router.post(
         "/validate",
