@@ -96,7 +96,8 @@ def difference_plot(analysis: ExperimentAnalysis) -> str | None:
         return None
     figure, panels = plt.subplots(len(shown), 1, figsize=(7.5, 0.75 * len(shown) + 0.6), dpi=90)
     for axes, d in zip([panels] if len(shown) == 1 else panels, shown, strict=True):
-        assert d.difference is not None and d.low is not None and d.high is not None
+        if d.difference is None or d.low is None or d.high is None:
+            continue
         axes.errorbar(
             [d.difference],
             [0],
