@@ -41,7 +41,7 @@ def test_resampling_rows_instead_of_customers_would_undercover():
     covered = 0
     runs = 200
     for run in range(runs):
-        cluster, values = _clustered_sample(rng, 150, mean=2.0)
+        _cluster, values = _clustered_sample(rng, 150, mean=2.0)
         low, high = _interval(np.arange(values.size), values, 300, seed=run)
         covered += low <= 2.0 <= high
     assert covered < 160, covered
