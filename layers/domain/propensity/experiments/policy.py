@@ -16,6 +16,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from propensity.bundle.io import BundleError
 from propensity.constants import ApiVersion
 from propensity.promotion.workflow import PromotionError, require_passing_gate
 from propensity.registry.registry import Registry, RegistryError
@@ -36,7 +37,7 @@ def check_challenger(
         registry.manifest(api, champion)
         with tempfile.TemporaryDirectory(prefix="experiment-check-") as scratch:
             registry.fetch(api, challenger, Path(scratch) / "bundle")  # verifies every file's hash
-    except (RegistryError, ValueError, OSError) as error:
+    except (RegistryError, BundleError, ValueError, OSError) as error:
         raise ExperimentPolicyError(f"{api} model {challenger} cannot serve: {error}") from error
     try:
         require_passing_gate(registry, manifest)
