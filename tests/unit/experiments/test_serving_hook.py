@@ -1,0 +1,164 @@
+"""The v2 serving hook: both models loaded, the arm in the header and in the PredictionEvent."""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import pytest
+
+from propensity.archive.reader import iter_window_events
+from propensity.archive.store import LocalArchiveStore
+from propensity.constants import EXPERIMENT_ARM_HEADER
+from propensity.experiments import lifecycle
+from propensity.experiments.assignment import FALLBACK_WARNING, assign
+from propensity.service.app import create_app
+from propensity.service.settings import ServiceSettings
+from propensity.service.v2.models import EXAMPLE_REQUEST
+from tests.unit.experiments.synthetic import make_record
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+POLL_WAIT_S = 2.5  # ExperimentServing polls the registry at most every 2 s
+
+
+def _start(registry, challenger, share=0.5):
+    record = make_record(share=share)
+    return lifecycle.start(
+        registry,
+        "v2",
+        challenger=challenger,
+        challenger_share=share,
+        planned_customers=record.planned_customers,
+        design=record.design,
+        reason="hook test",
+        actor="pytest",
+    )
+
+
+def _client(registry, bundles, tmp_path):
+    settings = ServiceSettings(
+        api_versions=("v2",),
+        model_dir_v2=bundles["v2"].path,
+        archive_dir=tmp_path / "archive",
+        metrics_flush="off",
+        events_to_stdout=False,
+        experiment_registry=registry.store.location,
+    )
+    return TestClient(create_app(settings), raise_server_exceptions=False)
+
+
+def _events(tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC)
+    store = LocalArchiveStore(tmp_path / "archive")
+    return {
+        e.prediction_id: e
+        for e in iter_window_events(store, now - timedelta(hours=2), now + timedelta(hours=2))
+    }
+
+
+def _body(ref):
+    return (
+        {**EXAMPLE_REQUEST, "customer_ref": ref}
+        if ref
+        else {k: v for k, v in EXAMPLE_REQUEST.items() if k != "customer_ref"}
+    )
+
+
+def test_the_assigned_arm_answers_sticks_and_is_recorded(ab_registry, bundles, tmp_path):
+    registry, champion, challenger = ab_registry
+    record = _start(registry, challenger)
+    client = _client(registry, bundles, tmp_path)
+    seen = {}
+    for i in range(30):
+        ref = f"customer-{i}"
+        expected = assign(record.salt, 0.5, ref, "unused").arm
+        for _ in range(2):  # sticky: the same customer gets the same arm every time
+            response = client.post("/v2/predict", json=_body(ref))
+            assert response.status_code == 200, response.text
+            assert response.headers[EXPERIMENT_ARM_HEADER] == expected
+            body = response.json()
+            assert body["model_version"] == (challenger if expected == "challenger" else champion)
+            seen[body["prediction_id"]] = expected
+    assert set(seen.values()) == {"champion", "challenger"}
+    events = _events(tmp_path)
+    for prediction_id, arm in seen.items():
+        event = events[prediction_id]
+        assert event.experiment == record.experiment_id and event.arm == arm
+        assert event.model_version == (challenger if arm == "challenger" else champion)
+        assert FALLBACK_WARNING not in event.warnings
+
+
+def test_without_customer_ref_the_request_id_decides_and_the_answer_says_so(ab_registry, bundles, tmp_path):
+    registry, _, challenger = ab_registry
+    _start(registry, challenger)
+    client = _client(registry, bundles, tmp_path)
+    response = client.post("/v2/predict", json=_body(None), headers={"x-request-id": "req-42"})
+    assert response.status_code == 200
+    assert FALLBACK_WARNING in response.json()["warnings"]
+    assert response.headers[EXPERIMENT_ARM_HEADER] in {"champion", "challenger"}
+    event = _events(tmp_path)[response.json()["prediction_id"]]
+    assert FALLBACK_WARNING in event.warnings and event.arm == response.headers[EXPERIMENT_ARM_HEADER]
+
+
+def test_a_batch_is_split_by_customer_and_each_result_names_its_arm(ab_registry, bundles, tmp_path):
+    registry, champion, challenger = ab_registry
+    record = _start(registry, challenger)
+    client = _client(registry, bundles, tmp_path)
+    records = [_body(f"batch-customer-{i}") for i in range(40)]
+    records[3] = {**records[3], "customer": {**records[3]["customer"], "age": "old"}}  # one invalid record
+    response = client.post("/v2/predict/batch", json={"records": records})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["scored"] == 39 and "errors" in body["results"][3]
+    assert response.headers[EXPERIMENT_ARM_HEADER] == "challenger,champion"
+    events = _events(tmp_path)
+    for i, result in enumerate(body["results"]):
+        if i == 3:
+            continue
+        arm = assign(record.salt, 0.5, f"batch-customer-{i}", "unused").arm
+        assert result["arm"] == arm
+        assert result["model_version"] == (challenger if arm == "challenger" else champion)
+        event = events[result["prediction_id"]]
+        assert (event.arm, event.model_version, event.batch_size) == (arm, result["model_version"], 40)
+
+
+def test_stop_sends_everyone_back_to_the_champion_and_a_new_start_is_picked_up(
+    ab_registry, bundles, tmp_path
+):
+    registry, champion, challenger = ab_registry
+    client = _client(registry, bundles, tmp_path)
+    response = client.post("/v2/predict", json=_body("customer-1"))
+    assert EXPERIMENT_ARM_HEADER not in response.headers  # no experiment: the answer is unchanged
+    assert response.json()["model_version"] == champion
+    _start(registry, challenger, share=0.999)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:  # loaded off the request path after the next poll
+        response = client.post("/v2/predict", json=_body("customer-1"))
+        if EXPERIMENT_ARM_HEADER in response.headers:
+            break
+        time.sleep(0.3)
+    assert response.headers[EXPERIMENT_ARM_HEADER] == "challenger"
+    lifecycle.stop(registry, "v2", reason="hook test", actor="pytest")
+    time.sleep(POLL_WAIT_S)
+    for i in range(10):
+        response = client.post("/v2/predict", json=_body(f"customer-{i}"))
+        assert EXPERIMENT_ARM_HEADER not in response.headers
+        assert response.json()["model_version"] == champion
+        assert _events(tmp_path)[response.json()["prediction_id"]].arm is None
+
+
+@pytest.mark.parametrize("share", [0.2])
+def test_the_champion_promoted_meanwhile_stops_the_experiment_being_served(
+    ab_registry, bundles, tmp_path, share
+):
+    registry, _, challenger = ab_registry
+    _start(registry, challenger, share=share)
+    registry.set_alias("v2", "champion", challenger, reason="promoted during the experiment", actor="pytest")
+    client = _client(registry, bundles, tmp_path)  # serves the old champion's bundle folder
+    response = client.post("/v2/predict", json=_body("customer-7"))
+    assert response.status_code == 200 and EXPERIMENT_ARM_HEADER not in response.headers
