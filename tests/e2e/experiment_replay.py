@@ -3,7 +3,7 @@
 Test/demo helper (not shipped to Lambda). The Bank Marketing rows are in date order and drift
 hard (the subscription rate climbs), which is what makes a retrained model worth testing:
 
-1. the **champion** is trained on the first 50% of rows (file order) and stays fixed; the
+1. the **champion** is trained on the first 60% of rows (file order) and stays fixed; the
    **challenger** is retrained with the existing train code on the first 75% (everything known
    up to the experiment). Both are registered in a fresh local registry;
 2. the pre-registration reads the champion's conversion and call rate on the last rows before
@@ -55,7 +55,8 @@ SEED = 20260601
 
 @dataclass(frozen=True)
 class Plan:
-    champion_share: float = 0.50  # champion trained on rows [0, 50%)
+    # champion trained on rows [0, 60%) (before 60%, some v2 inputs are still constant)
+    champion_share: float = 0.60
     challenger_share: float = 0.75  # challenger retrained on rows [0, 75%)
     pre_period_rows: int = 2000  # the champion's base rates: the last rows before the experiment
     arm_share: float = 0.5  # challenger's share of customers
