@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from propensity.experiments.analysis import analyse
-from propensity.experiments.report import render_html
+from propensity.experiments.report import render_html, summary_html
 from propensity.labels.outcomes import load_outcomes
 from tests.unit.experiments.synthetic import START, experiment, make_record, write_experiment
 
@@ -88,3 +88,10 @@ def test_the_report_renders_with_plots_and_the_decision(strong):
     tables_only = render_html(analysis, plots=False)
     assert "data:image/png" not in tables_only
     assert np.isfinite(analysis.arms["champion"].roc_auc)
+
+
+def test_the_monitoring_page_fragment_names_the_experiment_and_its_decision(strong):
+    analysis, _ = strong
+    fragment = summary_html(analysis)
+    assert "v2-exp0000 (running)" in fragment and "net return per customer difference" in fragment
+    assert "the challenger is better" in fragment

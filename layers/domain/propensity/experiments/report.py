@@ -228,3 +228,32 @@ def render_html(analysis: ExperimentAnalysis, *, plots: bool = True) -> str:
         )
     head = f"<meta charset='utf-8'><title>{html.escape(title)}</title><style>{STYLE}</style>"
     return f"<!doctype html><html><head>{head}</head><body>{chr(10).join(parts)}</body></html>"
+
+
+def summary_html(analysis: ExperimentAnalysis) -> str:
+    """A compact block for the monitoring page (issue 16's dashboard): status, arms, test, decision.
+
+    INTEGRATION POINT: the dashboard calls ``analyse`` for the running (or latest) experiment and
+    embeds this fragment (it uses only the page's table styles).
+    """
+    record = analysis.experiment.record
+    test = analysis.test
+    a, b = analysis.arms["champion"], analysis.arms["challenger"]
+    primary = PRIMARY_FIELD[record.design.primary_metric]
+    line = (
+        f"{_n(test.difference, 4)} [{_n(test.ci_low, 4)}, {_n(test.ci_high, 4)}], p = {test.p_value:.4f}"
+        if test is not None
+        else "no outcomes yet"
+    )
+    rows = [
+        ("experiment", f"{html.escape(record.experiment_id)} ({analysis.experiment.status})"),
+        (
+            "arms",
+            f"{html.escape(a.model_version)} vs {html.escape(b.model_version)} ({record.challenger_share:.0%})",
+        ),
+        ("customers with outcomes", f"{a.labelled_customers} / {b.labelled_customers}"),
+        (f"{primary.replace('_', ' ')} difference", line),
+        ("decision", html.escape(analysis.decision)),
+    ]
+    body = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in rows)
+    return f"<table class='experiment'>{body}</table>"
