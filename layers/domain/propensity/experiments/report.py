@@ -249,7 +249,8 @@ def summary_html(analysis: ExperimentAnalysis) -> str:
         ("experiment", f"{html.escape(record.experiment_id)} ({analysis.experiment.status})"),
         (
             "arms",
-            f"{html.escape(a.model_version)} vs {html.escape(b.model_version)} ({record.challenger_share:.0%})",
+            f"{html.escape(a.model_version)} vs {html.escape(b.model_version)} "
+            f"({record.challenger_share:.0%})",
         ),
         ("customers with outcomes", f"{a.labelled_customers} / {b.labelled_customers}"),
         (f"{primary.replace('_', ' ')} difference", line),
