@@ -244,12 +244,13 @@ def run_replay(dataset: BankDataset, workdir: Path, plan: Plan | None = None, pr
              "--now", week_end.isoformat(), "--resamples", "200"]
         )  # fmt: skip
         decided = next(line for line in status.splitlines() if line.startswith("decision:"))
+        test_line = next((line.strip() for line in status.splitlines() if line.startswith("  test on")), "")
         progress(
             f"week {week + 1}: {len(ids)} predictions (arms {sorted(arms) or 'none'}), "
             f"{len(dropped)} outcomes known; {decided}"
         )
         result.weekly.append({"week": week + 1, "predictions": len(ids), "arms": sorted(arms),
-                              "outcomes_known": len(dropped), "decision": decided})  # fmt: skip
+                              "outcomes_known": len(dropped), "decision": decided, "test": test_line})  # fmt: skip
         if result.decided_week is None and "not decided yet" not in decided and "no outcomes" not in decided:
             result.decided_week = week + 1
             stopped_at = week_end

@@ -5,8 +5,6 @@ from __future__ import annotations
 import time
 import warnings
 
-import pytest
-
 from propensity.archive.reader import iter_window_events
 from propensity.archive.store import LocalArchiveStore
 from propensity.constants import EXPERIMENT_ARM_HEADER
@@ -152,13 +150,22 @@ def test_stop_sends_everyone_back_to_the_champion_and_a_new_start_is_picked_up(
         assert _events(tmp_path)[response.json()["prediction_id"]].arm is None
 
 
-@pytest.mark.parametrize("share", [0.2])
-def test_the_champion_promoted_meanwhile_stops_the_experiment_being_served(
-    ab_registry, bundles, tmp_path, share
-):
+def test_a_deployment_of_another_champion_does_not_serve_the_experiment(ab_registry, bundles, tmp_path):
+    # The challenger was promoted and deployed during the experiment: the runtime's champion is no
+    # longer the experiment's, so the arms are not the pre-registered ones and nobody is split.
     registry, _, challenger = ab_registry
-    _start(registry, challenger, share=share)
-    registry.set_alias("v2", "champion", challenger, reason="promoted during the experiment", actor="pytest")
-    client = _client(registry, bundles, tmp_path)  # serves the old champion's bundle folder
-    response = client.post("/v2/predict", json=_body("customer-7"))
-    assert response.status_code == 200 and EXPERIMENT_ARM_HEADER not in response.headers
+    _start(registry, challenger, share=0.2)
+    promoted = registry.load("v2", challenger, tmp_path / "cache")
+    settings = ServiceSettings(
+        api_versions=("v2",),
+        model_dir_v2=promoted.path,
+        archive_dir=tmp_path / "archive",
+        metrics_flush="off",
+        events_to_stdout=False,
+        experiment_registry=registry.store.location,
+    )
+    client = TestClient(create_app(settings), raise_server_exceptions=False)
+    for i in range(5):
+        response = client.post("/v2/predict", json=_body(f"customer-{i}"))
+        assert response.status_code == 200 and EXPERIMENT_ARM_HEADER not in response.headers
+        assert response.json()["model_version"] == challenger

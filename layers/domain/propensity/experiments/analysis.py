@@ -394,8 +394,9 @@ def analyse(
                 high=high,
             )
         )
-    end = experiment.end.ended_at if experiment.end is not None else as_of
-    looks = sequential_looks(data, end.date())
+    # Predictions stop at the end record, their outcomes do not: the test keeps being read as they
+    # arrive (an always-valid p-value and interval stay valid after a stop), up to ``as_of``.
+    looks = sequential_looks(data, _last_look_day(data, as_of.date()))
     final = looks[-1] if looks else None
     horizon = final is not None and (
         final.n_champion >= _planned_customers(design.planned_units_champion, design, arms["champion"])
@@ -418,6 +419,15 @@ def analyse(
         decision=decision,
         notes=notes,
     )
+
+
+def _last_look_day(data: ExperimentRows, as_of: date) -> date:
+    """``as_of``, or the last day an outcome became known if that is earlier (no empty looks)."""
+    known = [day for arm in data.arms.values() for day in arm.known_day if day != _UNKNOWN_DAY]
+    start = data.experiment.record.started_at.date()
+    if not known:
+        return min(as_of, start)
+    return max(start, min(as_of, date.fromordinal(max(known))))
 
 
 def _planned_customers(units: float, design: Any, figures: ArmFigures) -> float:
