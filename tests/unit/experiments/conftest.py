@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -11,9 +12,11 @@ from propensity.bundle.manifest import ValidationRecord
 from propensity.registry.registry import Registry
 
 
-def register_copy(registry: Registry, bundle_copy, suffix: str) -> str:
-    """Register a copy of the v2 bundle under a new version name (same trees: outputs are equal)."""
-    path = bundle_copy("v2")
+def register_copy(registry: Registry, workdir: Path, suffix: str) -> str:
+    """Register a copy of the v2 champion under a new version name (same trees: outputs are equal)."""
+    champion = registry.alias("v2", "champion")
+    assert champion is not None
+    path = registry.fetch("v2", champion, workdir / f"copy-{suffix}")
     manifest_path = path / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     manifest["model_version"] = f"{manifest['model_version']}-{suffix}"
@@ -31,9 +34,9 @@ def record_passing_gate(registry: Registry, version: str) -> None:
 
 
 @pytest.fixture
-def ab_registry(registry: Registry, bundle_copy) -> tuple[Registry, str, str]:
+def ab_registry(registry: Registry, tmp_path: Path) -> tuple[Registry, str, str]:
     """(registry, champion version, gated challenger version) for v2."""
-    challenger = register_copy(registry, bundle_copy, "ab")
+    challenger = register_copy(registry, tmp_path, "ab")
     record_passing_gate(registry, challenger)
     champion = registry.alias("v2", "champion")
     assert champion is not None

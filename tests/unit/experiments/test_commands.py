@@ -9,10 +9,10 @@ from tests.unit.experiments.conftest import register_copy
 from tests.unit.experiments.synthetic import START, make_record, write_experiment
 
 
-def test_start_status_stop_report_through_the_cli(ab_registry, bundle_copy, tmp_path, capsys):
+def test_start_status_stop_report_through_the_cli(ab_registry, tmp_path, capsys):
     registry, champion, challenger = ab_registry
     location = registry.store.location
-    ungated = register_copy(registry, bundle_copy, "cli-ungated")
+    ungated = register_copy(registry, tmp_path, "cli-ungated")
     base = ["experiment", "start", "--api", "v2", "--registry", location, "--planned-customers", "4000"]
     assert main([*base, "--challenger", ungated, "--reason", "try"]) == 1
     assert "never been through the gate" in capsys.readouterr().err

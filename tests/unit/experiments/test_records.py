@@ -54,8 +54,8 @@ def test_start_status_stop_leave_two_create_only_records(ab_registry):
     assert [e.status for e in lifecycle.experiments(registry, "v2")] == ["ended", "running"]
 
 
-def test_the_policy_refuses_an_ungated_challenger_unless_overridden_on_record(registry, bundle_copy):
-    ungated = register_copy(registry, bundle_copy, "ungated")
+def test_the_policy_refuses_an_ungated_challenger_unless_overridden_on_record(registry, tmp_path):
+    ungated = register_copy(registry, tmp_path, "ungated")
     with pytest.raises(ExperimentPolicyError, match="never been through the gate"):
         _start(registry, ungated)
     with pytest.raises(ExperimentPolicyError, match="an experiment needs two models"):
