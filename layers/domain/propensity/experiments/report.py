@@ -57,6 +57,15 @@ def test_plot(analysis: ExperimentAnalysis) -> str | None:
     top.axhline(0, color="#424242", linewidth=0.8)
     for sign in (1, -1):
         top.axhline(sign * design.mde_sequential, color="#e53935", linewidth=0.6, linestyle="--")
+    # The first days' intervals are huge; show the range where the decision is made.
+    last = looks[-1]
+    reach = max(3 * design.mde_sequential, 1.5 * max(abs(last.ci_low or 0.0), abs(last.ci_high or 0.0)))
+    top.set_ylim(-reach, reach)
+    end = analysis.experiment.end
+    if end is not None:
+        for axes in (top, bottom):
+            axes.axvline(end.ended_at.date(), color="#43a047", linewidth=0.8, linestyle=":")
+        top.text(end.ended_at.date(), 0.9 * reach, " stopped", fontsize=7, color="#43a047", va="top")
     top.set_title(f"{PRIMARY_FIELD[design.primary_metric].replace('_', ' ')}: estimate by day", fontsize=9)
     top.legend(fontsize=7)
     bottom.semilogy(days, [max(x.p_value, 1e-6) for x in looks], color="#6d4c41")
