@@ -69,12 +69,16 @@ class Choice:
 
 def headers(choices: Sequence[Choice]) -> dict[str, str]:
     """The arm header: the arm, or both arms (comma-separated) for a batch that spans them."""
+    if not choices or choices[0].arm is None:  # no experiment served
+        return {}
     arms = sorted({c.arm for c in choices if c.arm is not None})
     return {EXPERIMENT_ARM_HEADER: ",".join(arms)} if arms else {}
 
 
 def tag(events: list[PredictionEvent], choices: Sequence[Choice]) -> list[PredictionEvent]:
     """Set ``experiment`` and ``arm`` on events built for ``choices`` (same order)."""
+    if not choices or choices[0].arm is None:  # no experiment served: nothing to set
+        return events
     for event, choice in zip(events, choices, strict=True):
         if choice.arm is not None:
             event.experiment = choice.experiment_id
@@ -197,7 +201,7 @@ def choose_many(
     """One choice per record of a request (records without a reference share the request's arm)."""
     live = experiments.current(champion) if experiments is not None else None
     if live is None:
-        return [Choice(champion) for _ in customer_refs]
+        return [Choice(champion)] * len(customer_refs)  # one shared (frozen) choice: no per-record cost
     record = live.record
     choices = []
     for ref in customer_refs:
@@ -215,6 +219,10 @@ def choose_many(
 
 def by_model(choices: Sequence[Choice]) -> list[tuple[ServingModel, list[int]]]:
     """Record positions grouped by the model that answers them (one group without an experiment)."""
+    if not choices:
+        return []
+    if choices[0].arm is None:  # no experiment served: every record has the champion's choice
+        return [(choices[0].served, list(range(len(choices))))]
     groups: dict[str, tuple[ServingModel, list[int]]] = {}
     for k, choice in enumerate(choices):
         groups.setdefault(choice.served.version, (choice.served, []))[1].append(k)

@@ -180,7 +180,8 @@ def build_router(
                     in_group: list[ScoredRecord] = []
                     for j, k in enumerate(positions):
                         i, c = valid[k]
-                        warnings = c.warnings + choices[k].warnings
+                        choice = choices[k]
+                        warnings = [*c.warnings, choice.warning] if choice.warning else c.warnings
                         result: dict[str, Any] = {
                             "index": i,
                             "prediction_id": ids[k],
@@ -189,8 +190,8 @@ def build_router(
                             "confidence": bands[j],
                             "warnings": warnings,
                         }
-                        if choices[k].arm is not None:
-                            result |= {"model_version": model.version, "arm": choices[k].arm}
+                        if choice.arm is not None:
+                            result |= {"model_version": model.version, "arm": choice.arm}
                         results[i] = result
                         in_group.append(
                             ScoredRecord(
