@@ -122,9 +122,16 @@ class ExperimentServing:
 
     def _sync_from_registry(self) -> None:
         """Read the running experiment now and load its challenger (start-up, or a new start)."""
-        numbers = store.sequences(self.registry, self.api)
+        try:
+            numbers = store.sequences(self.registry, self.api)
+            running = lifecycle.active(self.registry, self.api)
+        except Exception as error:  # an experiment must never take the service down
+            logger.error(
+                "experiments could not be read; serving the champion only", extra={"reason": str(error)}
+            )
+            self.live = None
+            return
         self._next_sequence = numbers[-1] + 1 if numbers else 0
-        running = lifecycle.active(self.registry, self.api)
         self.live = self._load(running.record) if running is not None else None
 
     def _load(self, record: ExperimentRecord) -> LiveExperiment | None:
@@ -149,14 +156,20 @@ class ExperimentServing:
             return
         self._checked_at = now
         live = self.live
-        if live is not None and store.end_exists(self.registry, self.api, live.record.sequence):
+        next_start = store.experiment_prefix(self.api, self._next_sequence) + store.START_FILE
+        try:
+            stopped = live is not None and store.end_exists(self.registry, self.api, live.record.sequence)
+            started = self.registry.store.exists(next_start)
+        except Exception as error:  # an unreachable registry: keep serving what is loaded
+            logger.error("experiment poll failed", extra={"reason": str(error)})
+            return
+        if stopped and live is not None:
             self.live = None  # stopped: everyone goes back to the champion from this request on
             logger.info(
                 "experiment stopped; serving the champion only",
                 extra={"experiment": live.record.experiment_id},
             )
-        next_start = store.experiment_prefix(self.api, self._next_sequence) + store.START_FILE
-        if self.registry.store.exists(next_start) and self._loading.acquire(blocking=False):
+        if started and self._loading.acquire(blocking=False):
             if self.background:
                 threading.Thread(target=self._load_new, daemon=True).start()
             else:
