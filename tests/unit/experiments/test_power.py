@@ -78,3 +78,33 @@ def test_a_plan_too_small_for_any_unit_is_refused():
             cost_per_call_eur=5,
             value_per_subscription_eur=120,
         )
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("challenger_share", 1.5, "share"),
+        ("challenger_share", 0.0, "share"),
+        ("alpha", 0.0, "alpha"),
+        ("power", 1.0, "power"),
+        ("base_conversion", 0.0, "base conversion"),
+        ("base_call_rate", -0.1, "call rate"),
+        ("planned_customers", 0, "planned sample"),
+    ],
+)
+def test_bad_design_inputs_get_a_clear_error(field, value, message):
+    arguments = {
+        "primary_metric": "net_return",
+        "planned_customers": 1000,
+        "challenger_share": 0.5,
+        "alpha": 0.05,
+        "power": 0.8,
+        "base_conversion": 0.3,
+        "base_call_rate": 0.2,
+        "base_source": "test",
+        "cost_per_call_eur": 5,
+        "value_per_subscription_eur": 120,
+        field: value,
+    }
+    with pytest.raises(ValueError, match=message):
+        power.design(**arguments)

@@ -71,6 +71,18 @@ def design(
     value_per_subscription_eur: float,
 ) -> TestDesign:
     """The test design for the planned traffic and base rates (assuming every outcome arrives)."""
+    checks = {
+        "the challenger's share (--share)": 0 < challenger_share < 1,
+        "alpha (--alpha)": 0 < alpha < 0.5,
+        "power (--power)": 0 < power < 1,
+        "the base conversion (--base-conversion)": 0 < base_conversion < 1,
+        "the base call rate (--base-call-rate)": 0 < base_call_rate <= 1,
+    }
+    wrong = [name for name, ok in checks.items() if not ok]
+    if wrong:
+        raise ValueError(f"out of range: {', '.join(wrong)} (shares and rates lie strictly between 0 and 1)")
+    if planned_customers < 1:
+        raise ValueError("the planned sample (--planned-customers) must be at least 1 customer")
     customers_a = planned_customers * (1 - challenger_share)
     customers_b = planned_customers * challenger_share
     if primary_metric == "conversion":
