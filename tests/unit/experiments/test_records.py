@@ -102,3 +102,18 @@ def test_concurrent_starts_in_real_processes_leave_exactly_one_experiment(ab_reg
     started = [o for o in outcomes if not o.startswith("refused")]
     assert started == ["v2-exp0000"], outcomes
     assert len(lifecycle.experiments(registry, "v2")) == 1
+
+
+def test_v1_cannot_run_an_experiment(ab_registry):
+    registry, _, challenger = ab_registry
+    record = make_record()
+    with pytest.raises(lifecycle.ExperimentError, match="served by v2 only"):
+        lifecycle.start(
+            registry,
+            "v1",
+            challenger=challenger,
+            challenger_share=0.5,
+            planned_customers=100,
+            design=record.design,
+            reason="no",
+        )

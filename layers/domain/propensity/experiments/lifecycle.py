@@ -11,6 +11,10 @@ from propensity.experiments.models import Experiment, ExperimentEnd, ExperimentR
 from propensity.registry.registry import Registry, current_actor
 
 
+# The API versions whose routes carry the experiment hook (propensity.experiments.serving).
+SERVED_APIS: tuple[ApiVersion, ...] = ("v2",)
+
+
 class ExperimentError(RuntimeError):
     """A refused experiment operation."""
 
@@ -74,6 +78,11 @@ def start(
     """Create the start record, subject to the promotion policy; refuse while another one runs."""
     if not reason.strip():
         raise ExperimentError("an experiment needs a reason (--reason)")
+    if api not in SERVED_APIS:
+        raise ExperimentError(
+            f"experiments are served by {', '.join(SERVED_APIS)} only: v1's fixed contract has no "
+            f"customer_ref to assign by, and its routes have no experiment hook"
+        )
     champion = champion or registry.alias(api, "champion")
     if champion is None:
         raise ExperimentError(f"{api} has no champion to run an experiment against")
