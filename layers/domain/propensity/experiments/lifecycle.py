@@ -10,7 +10,6 @@ from propensity.experiments import store
 from propensity.experiments.models import Experiment, ExperimentEnd, ExperimentRecord, TestDesign
 from propensity.registry.registry import Registry, current_actor
 
-
 # The API versions whose routes carry the experiment hook (propensity.experiments.serving).
 SERVED_APIS: tuple[ApiVersion, ...] = ("v2",)
 
