@@ -5,6 +5,7 @@ Each capability adds one module here and imports it below, so no one edits a sha
 
 from propensity.commands import drift  # noqa: F401
 from propensity.commands import evaluate  # noqa: F401
+from propensity.commands import experiment  # noqa: F401
 from propensity.commands import labels  # noqa: F401
 from propensity.commands import probe  # noqa: F401
 from propensity.commands import promotion  # noqa: F401

@@ -95,7 +95,12 @@ def build_service(settings: ServiceSettings, runtime: ModelRuntime | None = None
     ]  # fmt: skip
     v1_headers = None
     if "v2" in settings.api_versions:
-        routes += v2_routes(pipeline)
+        experiments = None
+        if settings.experiment_registry:  # issue 17: the A/B hook (imported only when configured)
+            from propensity.experiments.serving import ExperimentServing
+
+            experiments = ExperimentServing.from_location(settings.experiment_registry)
+        routes += v2_routes(pipeline, experiments)
     if "v1" in settings.api_versions:
         assert settings.v1_deprecation_date is not None  # the settings validate both dates
         assert settings.v1_sunset_date is not None

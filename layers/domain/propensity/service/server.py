@@ -48,11 +48,14 @@ RELOAD_INTERVAL_S: Final[float] = 2.0
 RETRY_FAILED_S: Final[float] = 30.0
 
 
-def local_settings(environ: Mapping[str, str] | None = None) -> ServiceSettings:
+def local_settings(
+    environ: Mapping[str, str] | None = None, experiment_registry: str | None = None
+) -> ServiceSettings:
     """Settings for serving both versions locally (the models come from ``ChampionWatcher``).
 
     ``ARCHIVE_DIR``, ``V1_DEPRECATION_DATE``, ``V1_SUNSET_DATE`` and ``PROPENSITY_CONSUMERS``
-    are read from the environment when set.
+    are read from the environment when set. ``experiment_registry``: the registry whose
+    running v2 experiment is served (``serve`` passes the one it follows).
     """
     env = os.environ if environ is None else environ
     return ServiceSettings(
@@ -69,6 +72,8 @@ def local_settings(environ: Mapping[str, str] | None = None) -> ServiceSettings:
         events_to_stdout=False,
         consumers=local_consumers(env),
         consumer_source="api_key",
+        # The local server serves the registry's running v2 experiment and follows its stop.
+        experiment_registry=experiment_registry,
     )
 
 
@@ -195,8 +200,8 @@ def serve(
 
     from propensity.service.app import create_app
 
-    settings = local_settings()
     registry = open_registry(registry_location)
+    settings = local_settings(experiment_registry=str(registry.store.location))
     runtime = ModelRuntime({}, {api: f"{api} is loading" for api in settings.api_versions})
     watcher = ChampionWatcher(registry, runtime, settings.api_versions, interval_s=reload_interval_s)
     watcher.poll()  # the first load, before the port opens: /health is never "loading"

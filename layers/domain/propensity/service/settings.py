@@ -93,6 +93,9 @@ class ServiceSettings(BaseModel):
     # the ``V1Calls`` metric's ``Consumer`` dimension (bounded by this map; others "unknown").
     consumers: dict[str, str] = Field(default_factory=dict)
     consumer_source: ConsumerSource = "api_key_id"
+    # A/B experiments (issue 17): the registry whose running v2 experiment this deployment
+    # serves (both models loaded; see propensity.experiments.serving). None: no experiments.
+    experiment_registry: str | None = None
 
     @field_validator("api_versions", mode="before")
     @classmethod
@@ -148,5 +151,6 @@ class ServiceSettings(BaseModel):
                 "events_to_stdout": env.get("EVENTS_TO_STDOUT", "true").strip().lower()
                 in {"1", "true", "yes"},
                 "consumers": parse_consumers(env.get(CONSUMER_KEY_IDS_ENV), CONSUMER_KEY_IDS_ENV),
+                "experiment_registry": env.get("EXPERIMENT_REGISTRY") or None,
             }
         )
