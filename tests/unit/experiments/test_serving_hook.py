@@ -216,3 +216,35 @@ def test_the_lambda_path_serves_the_experiment_from_its_environment(ab_registry,
         assert event.experiment == record.experiment_id
         assert event.arm == expected[event.customer_ref]
         assert event.model_version == versions[event.arm]
+
+
+def test_an_experiment_registry_that_cannot_be_opened_leaves_the_champion_serving(bundles, monkeypatch):
+    # Given a registry client that fails to open (a bad location, no credentials)
+    from propensity.experiments.serving import ExperimentServing
+    from propensity.service.api import build_service
+    from propensity.service.core.http import Incoming
+
+    def refuse(*_args, **_kwargs):
+        raise OSError("no route to the registry")
+
+    monkeypatch.setattr(ExperimentServing, "from_location", refuse)
+    settings = ServiceSettings(
+        api_versions=("v2",),
+        model_dir_v2=bundles["v2"].path,
+        metrics_flush="off",
+        events_to_stdout=False,
+        experiment_registry="s3://unreachable-bucket/registry",
+    )
+    # When the service is built (a Lambda init) and asked for a prediction
+    service = build_service(settings)
+    import json
+
+    route = next(r for r in service.routes if r.path == "/v2/predict")
+    answer = route.handle(
+        Incoming(
+            "POST", "/v2/predict", {"content-type": "application/json"}, json.dumps(_body("c-1")).encode()
+        )
+    )
+    # Then the init survived and the champion answers, without an arm
+    assert answer.status == 200 and EXPERIMENT_ARM_HEADER not in answer.headers
+    assert json.loads(answer.body)["model_version"] == bundles["v2"].version

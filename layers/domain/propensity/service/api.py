@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from propensity.constants import ApiVersion
+from propensity.observability import logger
 from propensity.service.core.consumers import ConsumerDirectory
 from propensity.service.core.errors import ServiceError, error_answer
 from propensity.service.core.events import EventSink
@@ -99,7 +100,13 @@ def build_service(settings: ServiceSettings, runtime: ModelRuntime | None = None
         if settings.experiment_registry:  # issue 17: the A/B hook (imported only when configured)
             from propensity.experiments.serving import ExperimentServing
 
-            experiments = ExperimentServing.from_location(settings.experiment_registry)
+            try:
+                experiments = ExperimentServing.from_location(settings.experiment_registry)
+            except Exception as error:  # an experiment must never fail the init: champion only
+                logger.error(
+                    "experiment registry could not be opened; serving the champion only",
+                    extra={"reason": f"{type(error).__name__}: {error}"},
+                )
         routes += v2_routes(pipeline, experiments)
     if "v1" in settings.api_versions:
         assert settings.v1_deprecation_date is not None  # the settings validate both dates
