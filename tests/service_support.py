@@ -62,3 +62,55 @@ def v2_body(**groups: Any) -> dict[str, Any]:
         else:
             body[group].update(fields)
     return body
+
+
+def clone_bundle(source: Any, destination: Any, model_version: str) -> Any:
+    """A copy of a bundle folder registered under another model version (same model, new name).
+
+    Stands in for a retrained bundle in reload tests without a second training run.
+    """
+    import shutil
+
+    shutil.copytree(source, destination)
+    manifest_path = destination / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["model_version"] = model_version
+    manifest_path.write_text(json.dumps(manifest))
+    return destination
+
+
+class _RecordingAlerter:
+    """Collects the alerts a break-glass move raises (nobody to page in a test)."""
+
+    def __init__(self) -> None:
+        self.alerts: list[tuple[Any, ...]] = []
+
+    def alert(self, *args: Any, **kwargs: Any) -> None:
+        self.alerts.append(args)
+
+
+def move_champion(registry: Any, api: str, version: str, reason: str = "test") -> Any:
+    """Point ``api``'s champion at ``version`` whatever its gate record, as an incident would.
+
+    Reload tests move the champion to bundles that were never gated; where the registry's
+    alias moves are policy-checked (``promotion.policy.move_alias``), they take its recorded
+    break-glass path, else a plain ``set_alias``.
+    """
+    import inspect
+
+    try:
+        from propensity.promotion.policy import move_alias
+    except ImportError:
+        move_alias = None  # type: ignore[assignment]
+    if move_alias is not None and "break_glass" in inspect.signature(move_alias).parameters:
+        return move_alias(
+            registry,
+            api,
+            "champion",
+            version,
+            reason=reason,
+            actor="pytest",
+            break_glass=True,
+            alerter=_RecordingAlerter(),
+        )
+    return registry.set_alias(api, "champion", version, reason=reason, actor="pytest")

@@ -177,6 +177,12 @@ class PredictionApi(Construct):
         self.url = self.api.url
         self._suppress_findings()
 
+    @property
+    def consumer_key_ids(self) -> str:
+        """``{"<API key id>": "<consumer name>"}`` as JSON (a token at synth): the functions'
+        ``CONSUMER_KEY_IDS``, so events and the ``V1Calls`` metric name consumers, not key ids."""
+        return cdk.Stack.of(self).to_json_string({key.key_id: name for name, key in self.api_keys.items()})
+
     def _suppress_findings(self) -> None:
         NagSuppressions.add_resource_suppressions(
             self.api,

@@ -3,7 +3,7 @@
 Rows: alarm states; traffic and status codes; latency (API percentiles, then per serving
 phase); errors, throttles, concurrency and memory per API version; the synthetic probe; the
 prediction mix and mean probability per version; validation errors by field and unknown
-categories. Every metric comes from the same identities the alarms and the digest use.
+categories; v1 calls by consumer. Every metric comes from the same identities the alarms and the digest use.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from propensity.alerting.signals import (
 from propensity.constants import ApiVersion
 from propensity.probe.metrics import CHECK_DIMENSION, PROBE_CHECK_SUCCESS, PROBE_LATENCY, PROBE_SUCCESS
 from propensity.service import metric_names as names
+from propensity.service.core.consumers import UNKNOWN_CONSUMER
 
 MINUTE = cdk.Duration.minutes(1)
 FIVE_MINUTES = cdk.Duration.minutes(5)
@@ -49,10 +50,15 @@ class ServiceMetrics:
     mean_probability: dict[ApiVersion, tuple[MetricId, MetricId]] = field(default_factory=dict)
     validation_errors_by_field: dict[str, MetricId] = field(default_factory=dict)  # "<api> <field>" -> count
     unknown_categories_by_field: dict[str, MetricId] = field(default_factory=dict)
+    # consumer name (the stage's consumers and "unknown") -> V1Calls: who still calls v1.
+    v1_calls_by_consumer: dict[str, MetricId] = field(default_factory=dict)
 
 
-def service_metrics(deployment: Deployment) -> ServiceMetrics:
-    """The service's EMF metrics under their stable ``[ApiVersion]`` dimension set."""
+def service_metrics(deployment: Deployment, consumers: Sequence[str] = ()) -> ServiceMetrics:
+    """The service's EMF metrics under their stable ``[ApiVersion]`` dimension set.
+
+    ``consumers`` (the stage's consumer names) bound the ``V1Calls`` series, with ``unknown``.
+    """
     apis = sorted(deployment.functions)
 
     def per(api: ApiVersion, name: str, stat: str = "Sum") -> MetricId:
@@ -80,6 +86,12 @@ def service_metrics(deployment: Deployment) -> ServiceMetrics:
             for field_name in names.CATEGORICAL_FIELDS
         }
         if "v2" in apis
+        else {},
+        v1_calls_by_consumer={
+            name: deployment.custom(names.V1_CALLS, {names.DIMENSION_CONSUMER: name})
+            for name in [*consumers, UNKNOWN_CONSUMER]
+        }
+        if "v1" in apis
         else {},
     )
 
@@ -339,3 +351,16 @@ class OperationsDashboard(Construct):
                 stacked=True,
             ),
         )
+        if service.v1_calls_by_consumer:
+            self.dashboard.add_widgets(
+                _graph(
+                    "v1 calls by consumer (answered and refused; v1 sunset planning)",
+                    [
+                        metric(identity, FIVE_MINUTES, name)
+                        for name, identity in sorted(service.v1_calls_by_consumer.items())
+                    ],
+                    width=WIDTH,
+                    unit="calls",
+                    stacked=True,
+                )
+            )

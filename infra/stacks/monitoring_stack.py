@@ -141,7 +141,7 @@ class MonitoringStack(cdk.Stack):
             memory_mb=config.prediction.memory_mb,
             max_memory_used=watched.max_memory_used,
             validation_errors=watched.validation_errors,
-            service=service_metrics(self.deployment),
+            service=service_metrics(self.deployment, [c.name for c in config.consumers]),
         )
 
         for tier, topic in self.topics.items():

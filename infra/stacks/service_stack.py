@@ -24,6 +24,7 @@ from infra.constructs.prediction import PredictionFunction
 from infra.packaging import model_bundle_dir, resolve_model_version
 from propensity.constants import API_VERSIONS, ApiVersion
 from propensity.promotion.stage import prediction_function_name
+from propensity.service.settings import CONSUMER_KEY_IDS_ENV
 
 # /health outlives v1: it is served by the current API version.
 HEALTH_API: ApiVersion = "v2"
@@ -88,6 +89,9 @@ class ServiceStack(cdk.Stack):
             integration_timeout=cdk.Duration.seconds(config.prediction.timeout_seconds + 1),
         )
         self.api: apigateway.RestApi = self.public_api.api
+        # The keys exist only now (the API needs the aliases first): name them to the functions.
+        for prediction in self.predictions.values():
+            prediction.function.add_environment(CONSUMER_KEY_IDS_ENV, self.public_api.consumer_key_ids)
         self.api_url: str = self.public_api.url
 
         cdk.CfnOutput(self, "ApiUrl", value=self.api_url, description="Base URL of the API stage")

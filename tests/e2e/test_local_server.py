@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import signal
 import socket
@@ -22,6 +23,7 @@ from propensity.registry.registry import Registry
 from tests.service_support import v1_body, v2_body
 
 HOST = "127.0.0.1"
+CONSUMER_KEYS = {"key-of-crm": "crm", "key-of-branch-app": "branch-app"}
 SERVER = "import sys; from propensity.service.server import serve; serve(sys.argv[1], host=sys.argv[2], port=int(sys.argv[3]))"
 
 
@@ -39,7 +41,8 @@ def server(registry: Registry, tmp_path: Path) -> Iterator[tuple[str, Path, Path
     workdir.mkdir()
     archive = tmp_path / "archive"
     log = (tmp_path / "server.log").open("w")
-    env = {**os.environ, "ARCHIVE_DIR": str(archive)}
+    # Two local consumers, identified by their x-api-key header (as API Gateway's keys are).
+    env = {**os.environ, "ARCHIVE_DIR": str(archive), "PROPENSITY_CONSUMERS": json.dumps(CONSUMER_KEYS)}
     process = subprocess.Popen(
         [sys.executable, "-c", SERVER, str(registry.store.location), HOST, str(port)],
         cwd=workdir,

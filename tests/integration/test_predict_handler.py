@@ -59,6 +59,7 @@ def v1_function(monkeypatch, task_root) -> Iterator[ModuleType]:
         "LAMBDA_TASK_ROOT": task_root("v1"),
         **DATES,
         "POWERTOOLS_SERVICE_NAME": "propensity-predict-v1",
+        "CONSUMER_KEY_IDS": '{"key-crm-123": "crm"}',
     }
     metrics.clear_metrics()
     yield load_handler(monkeypatch, env)
@@ -68,7 +69,13 @@ def v1_function(monkeypatch, task_root) -> Iterator[ModuleType]:
 
 @pytest.fixture
 def v2_function(monkeypatch, task_root) -> Iterator[ModuleType]:
-    env = {"API_VERSIONS": "v2", "MODEL_DIR_V2": "model", "LAMBDA_TASK_ROOT": task_root("v2"), **DATES}
+    env = {
+        "API_VERSIONS": "v2",
+        "MODEL_DIR_V2": "model",
+        "LAMBDA_TASK_ROOT": task_root("v2"),
+        **DATES,
+        "CONSUMER_KEY_IDS": '{"key-crm-123": "crm"}',
+    }
     metrics.clear_metrics()
     yield load_handler(monkeypatch, env)
     metrics.clear_metrics()
@@ -106,7 +113,7 @@ def test_v1_function_answers_the_contract_with_headers_event_and_emf(v1_function
     (event_line,) = [line for line in lines if line.get("event") == "PredictionEvent"]
     prediction = PredictionEvent.model_validate(event_line)
     assert prediction.request_id == "req-v1-0001"
-    assert prediction.consumer == "key-crm-123"
+    assert prediction.consumer == "crm"  # the key id's name, from CONSUMER_KEY_IDS
     assert prediction.model_version == bundles["v1"].version
     assert prediction.probability == body["probability"]
     # And the EMF blobs: the cold start and the request's metrics, the consumer in neither
@@ -114,6 +121,8 @@ def test_v1_function_answers_the_contract_with_headers_event_and_emf(v1_function
     names = {m["Name"] for blob in blobs for m in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
     assert {"ColdStart", "InferenceLatency", "Predictions", "ProbabilitySum"} <= names
     service_blob = next(b for b in blobs if "Predictions" in b)
+    (calls,) = [b for b in blobs if "V1Calls" in b]
+    assert calls["Consumer"] == "crm" and calls["V1Calls"] == 1
     assert service_blob["ApiVersion"] == "v1"
     assert service_blob["ModelVersion"] == bundles["v1"].version
     assert "key-crm-123" not in json.dumps(blobs)
@@ -286,16 +295,16 @@ def test_bad_events_get_a_clean_answer(v2_function, case, event, status, phrase)
 
 
 GOOD_ODD_EVENTS: list[tuple[str, Any, str | None]] = [
-    # (case, event, consumer the PredictionEvent names)
+    # (case, event, consumer the PredictionEvent names: the key id's name, CONSUMER_KEY_IDS)
     ("no requestContext", _event_without("requestContext"), None),
     ("requestContext null", _event_with(requestContext=None), None),
     ("identity null", _context_with(identity=None), None),
     ("apiKeyId null", _context_with(identity={"apiKeyId": None}), None),
-    ("requestId not a string", _context_with(requestId=12), "key-crm-123"),
+    ("requestId not a string", _context_with(requestId=12), "crm"),
     ("valid base64 body", _event_with(body=base64.b64encode(json.dumps(v2_body()).encode()).decode(),
-                                      isBase64Encoded=True), "key-crm-123"),
-    ("only multiValueHeaders", _event_with(headers=None), "key-crm-123"),
-    ("lower-case method", _event_with(httpMethod="post"), "key-crm-123"),
+                                      isBase64Encoded=True), "crm"),
+    ("only multiValueHeaders", _event_with(headers=None), "crm"),
+    ("lower-case method", _event_with(httpMethod="post"), "crm"),
 ]  # fmt: skip
 
 

@@ -49,6 +49,10 @@ CLI_CASES: list[tuple[list[str], str]] = [
     (["dashboard", "--hours", "day"], "invalid int value"),
     (["alerts", "--bogus"], "unrecognized arguments"),
     (["digest"], "--local"),
+    (["replay", "--rate", "fast"], "invalid float value"),
+    (["v1-usage", "--days", "many"], "invalid int value"),
+    (["experiment"], "action"),
+    (["experiment", "start", "--api", "v2"], "--challenger"),
 ]
 
 

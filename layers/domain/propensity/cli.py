@@ -198,12 +198,38 @@ def _alias(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("history", "show the alias history of an API version", _configure_list)
+def _configure_history(parser: argparse.ArgumentParser) -> None:
+    _configure_list(parser)
+    parser.add_argument("--json", action="store_true", help="one JSON object per move (for scripts)")
+
+
+@command("history", "show the alias history of an API version", _configure_history)
 def _history(args: argparse.Namespace) -> int:
     from propensity.registry.factory import open_registry
 
-    for move in open_registry(args.registry).history(args.api):
-        print(json.dumps(move.model_dump(mode="json")))
+    moves = open_registry(args.registry).history(args.api)
+    if args.json:
+        for move in moves:
+            print(json.dumps(move.model_dump(mode="json")))
+        return 0
+    if not moves:
+        print(f"no alias moves for {args.api}")
+        return 0
+    rows = [
+        (
+            f"{m.at:%Y-%m-%d %H:%M:%S}",
+            m.alias,
+            m.previous_version or "-",
+            m.model_version or "(cleared)",
+            m.actor,
+            m.reason,
+        )
+        for m in moves
+    ]
+    header = ("when (UTC)", "alias", "from", "to", "by", "reason")
+    widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(len(header) - 1)]
+    for row in (header, *rows):
+        print("  ".join(f"{cell:<{w}}" for cell, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1])
     return 0
 
 

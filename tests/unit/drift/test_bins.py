@@ -70,3 +70,15 @@ def test_boolean_features_count_true_and_false_and_reject_other_values():
     counted = bins.count({True: 6, False: 3, "yes": 2})
     assert counted.counts == [3, 6, 0]
     assert counted.invalid == 2
+
+
+def test_unseen_values_are_counted_without_case():
+    # Given v2 traffic sending the same unknown job in two spellings (v2 keeps values as sent)
+    feature = SPECS["v2"]["job"]
+    reference = CategoricalReference(proportions={c: 1 / len(feature.categories) for c in feature.categories})
+    counted = FeatureBins.from_reference(feature, reference).count(
+        {"Astronaut": 2, "astronaut": 3, "ASTRONAUT": 1}
+    )
+    # Then they are one unseen value, not three
+    assert counted.unseen_values == {"astronaut": 6}
+    assert counted.counts[-1] == 6

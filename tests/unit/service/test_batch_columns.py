@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from propensity.events import PredictionEvent
+from propensity.service.core.consumers import ConsumerDirectory
 from propensity.service.core.events import ScoredColumns, event_lines
 from propensity.service.core.http import Incoming, request_info
 from propensity.service.v2.adapter import (
@@ -66,7 +67,10 @@ def test_event_lines_of_a_batch_are_valid_events_even_with_a_hostile_customer_re
         batch.warnings,
         batch.customer_refs,
     )
-    info = request_info(Incoming("POST", "/v2/predict/batch", {}, request_id="req-1", consumer="key-1"))
+    consumers = ConsumerDirectory({"key-1": "crm"}, "api_key_id")
+    info = request_info(
+        Incoming("POST", "/v2/predict/batch", {}, request_id="req-1", consumer="key-1"), consumers
+    )
     lines = event_lines(
         columns, info=info, api_version="v2", model_version="v2-x", threshold=0.2, phases_ms={}, batch_size=7
     )
@@ -75,7 +79,7 @@ def test_event_lines_of_a_batch_are_valid_events_even_with_a_hostile_customer_re
     assert [e.prediction_id for e in events] == [f"id-{k}" for k in range(n)]
     assert [e.customer_ref for e in events] == batch.customer_refs
     assert HOSTILE_REF in batch.customer_refs
-    assert all(e.batch_size == 7 and e.consumer == "key-1" and e.request_id == "req-1" for e in events)
+    assert all(e.batch_size == 7 and e.consumer == "crm" and e.request_id == "req-1" for e in events)
     assert [e.features for e in events] == [
         {name: batch.columns[name][k] for name in FEATURE_NAMES} for k in range(n)
     ]

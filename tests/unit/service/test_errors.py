@@ -193,6 +193,7 @@ def test_health_is_ok_with_model_versions(client, bundles):
         "reason": None,
         "api_versions": ["v1", "v2"],
         "models": {"v1": bundles["v1"].version, "v2": bundles["v2"].version},
+        "reload_errors": {},
     }
 
 

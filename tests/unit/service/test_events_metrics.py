@@ -73,16 +73,17 @@ def test_no_event_for_rejected_requests(client, capsys):
 
 def test_api_gateway_request_id_and_api_key_reach_the_event(bundles, capsys):
     # Given the app behind Mangum, called with a real API Gateway REST proxy event
-    handler = Mangum(create_app(make_settings(bundles)), lifespan="off")
+    # (the stage's key ids mapped to consumer names at synth: CONSUMER_KEY_IDS)
+    handler = Mangum(create_app(make_settings(bundles, consumers={"key-crm-123": "crm"})), lifespan="off")
     event = api_gateway_event(
         "POST", "/v2/predict", v2_body(), api_key_id="key-crm-123", request_id="req-abc-1"
     )
     # When invoked
     response = handler(event, LambdaContext())
-    # Then the event names the consumer and the API Gateway request id
+    # Then the event names the consumer (by name, not key id) and the API Gateway request id
     assert response["statusCode"] == 200
     (prediction,) = emitted_events(capsys.readouterr().out)
-    assert prediction.consumer == "key-crm-123"
+    assert prediction.consumer == "crm"
     assert prediction.request_id == "req-abc-1"
 
 
@@ -123,7 +124,14 @@ def emf_client(make_client):
 def test_prediction_metrics_with_low_cardinality_dimensions(emf_client, bundles, capsys):
     # Given a v1 prediction (metrics flushed per request)
     body = emf_client.post("/v1/predict", json=v1_body()).json()
-    (blob,) = emf_blobs(capsys.readouterr().out)
+    blobs = emf_blobs(capsys.readouterr().out)
+    ((calls,), (blob,)) = (
+        [b for b in blobs if names.V1_CALLS in b],
+        [b for b in blobs if names.V1_CALLS not in b],
+    )
+    # (V1Calls by consumer is a blob of its own: the Consumer dimension is on nothing else)
+    assert calls["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [[names.DIMENSION_CONSUMER]]
+    assert calls[names.V1_CALLS] == 1 and calls[names.DIMENSION_CONSUMER] == "unknown"
     # Then the dimensions are the API version and the model version, never the consumer
     directive = blob["_aws"]["CloudWatchMetrics"][0]
     assert directive["Namespace"] == "Propensity"

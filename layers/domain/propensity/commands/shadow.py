@@ -84,5 +84,11 @@ def _shadow_report(args: argparse.Namespace) -> int:
             f"{100 * pair.agreement_rate:.1f}%, mean |difference| {pair.mean_abs_difference:.4f}, "
             f"labelled rows {pair.labelled.rows if pair.labelled else 0}"
         )
+        interval = pair.labelled.roc_auc_difference if pair.labelled else None
+        if interval is not None and None not in (interval.difference, interval.low, interval.high):
+            print(
+                f"  ROC AUC difference {interval.difference:+.4f}, {100 * interval.confidence:.0f}% paired "
+                f"bootstrap CI [{interval.low:+.4f}, {interval.high:+.4f}]"
+            )
     print(f"report: {args.out}")
     return 0 if report.rows else 1

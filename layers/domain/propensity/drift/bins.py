@@ -128,5 +128,6 @@ class FeatureBins:
                 counts[position[key]] += occurrences
             else:
                 counts[-1] += occurrences
-                unseen[key] += occurrences
+                # v2 keeps an unknown value as sent: "Astronaut" and "astronaut" are one value.
+                unseen[key.casefold()] += occurrences
         return BinnedCounts(counts, invalid, dict(unseen))

@@ -14,11 +14,14 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from propensity.constants import ApiVersion
+from propensity.observability import logger
+from propensity.service.core.consumers import ConsumerDirectory
 from propensity.service.core.errors import ServiceError, error_answer
 from propensity.service.core.events import EventSink
 from propensity.service.core.http import Answer, Incoming, Route, json_answer
 from propensity.service.core.openapi import response_doc
 from propensity.service.core.pipeline import Pipeline
+from propensity.service.core.rejections import RejectionSink
 from propensity.service.core.runtime import ModelRuntime
 from propensity.service.core.telemetry import Telemetry
 from propensity.service.settings import ServiceSettings
@@ -38,6 +41,12 @@ class HealthResponse(BaseModel):
     models: Annotated[
         dict[str, str | None], Field(description="Model version per API version (null: not loaded)")
     ]
+    reload_errors: Annotated[
+        dict[str, str],
+        Field(
+            description="Newer champions that failed to load (local server): the model shown keeps serving"
+        ),
+    ] = {}
 
 
 @dataclass(frozen=True)
@@ -54,17 +63,26 @@ def build_service(settings: ServiceSettings, runtime: ModelRuntime | None = None
     """The routes for ``settings`` (loads the bundles unless a ``runtime`` is given)."""
     runtime = runtime if runtime is not None else ModelRuntime.load(settings)
     pipeline = Pipeline(
-        runtime, Telemetry(settings.metrics_flush), EventSink(settings.events_to_stdout, settings.archive_dir)
+        runtime,
+        Telemetry(settings.metrics_flush),
+        EventSink(settings.events_to_stdout, settings.archive_dir),
+        RejectionSink(settings.events_to_stdout, settings.archive_dir),
+        ConsumerDirectory(settings.consumers, settings.consumer_source),
     )
 
     def health(_request: Incoming) -> Answer:
+        state = runtime.state  # one snapshot: a hot reload may swap models meanwhile
+        ready = not state.errors
         body = HealthResponse(
-            status="ok" if runtime.ready else "unavailable",
-            reason="; ".join(runtime.errors.values()) or None,
+            status="ok" if ready else "unavailable",
+            reason="; ".join(state.errors.values()) or None,
             api_versions=list(settings.api_versions),
-            models={api: runtime.model_version(api) for api in settings.api_versions},
+            models={
+                api: m.version if (m := state.models.get(api)) else None for api in settings.api_versions
+            },
+            reload_errors=dict(state.reload_errors),
         )
-        return json_answer(body.model_dump(mode="json"), 200 if runtime.ready else 503)
+        return json_answer(body.model_dump(mode="json"), 200 if ready else 503)
 
     routes = [
         Route("GET", "/health", None, 0, health, {
@@ -78,7 +96,18 @@ def build_service(settings: ServiceSettings, runtime: ModelRuntime | None = None
     ]  # fmt: skip
     v1_headers = None
     if "v2" in settings.api_versions:
-        routes += v2_routes(pipeline)
+        experiments = None
+        if settings.experiment_registry:  # issue 17: the A/B hook (imported only when configured)
+            from propensity.experiments.serving import ExperimentServing
+
+            try:
+                experiments = ExperimentServing.from_location(settings.experiment_registry)
+            except Exception as error:  # an experiment must never fail the init: champion only
+                logger.error(
+                    "experiment registry could not be opened; serving the champion only",
+                    extra={"reason": f"{type(error).__name__}: {error}"},
+                )
+        routes += v2_routes(pipeline, experiments)
     if "v1" in settings.api_versions:
         assert settings.v1_deprecation_date is not None  # the settings validate both dates
         assert settings.v1_sunset_date is not None

@@ -24,6 +24,7 @@ from propensity.service.core.http import JSON_MEDIA_TYPE, Answer, Incoming, Rout
 from propensity.service.core.openapi import ERROR_MODELS, SchemaPatch, install_openapi
 from propensity.service.core.runtime import ModelRuntime
 from propensity.service.settings import ServiceSettings
+from propensity.service.v1 import adapter as v1_adapter
 from propensity.service.v1 import deprecation
 from propensity.service.v1.models import V1PredictRequest, V1PredictResponse
 from propensity.service.v2.models import (
@@ -70,7 +71,7 @@ def create_app(settings: ServiceSettings, runtime: ModelRuntime | None = None) -
     if "v2" in settings.api_versions:
         request_types += [V2PredictRequest, V2BatchRequest, V1PredictRequest]
         response_types += [V2PredictResponse, V2BatchResponse, V2ValidateResponse]
-        patches.append(document_batch_items)
+        patches += [document_batch_items, v1_adapter.document_translate_request]
     install_error_handlers(app)  # the catch-all sits inside the deprecation headers
     if service.v1_headers is not None:
         app.add_middleware(deprecation.DeprecationHeaders, headers=service.v1_headers)

@@ -10,7 +10,7 @@ Every metric is published under three dimension sets:
 Only the scoring routes publish (``/v2/validate`` and ``/v2/translate`` are consumers testing
 their migration). Per-field metrics put the field in the metric name; fields come from the feature specs,
 so the set of names is bounded (``VALIDATION_FIELDS``, ``CATEGORICAL_FIELDS``). The
-consumer (API key id) is never a dimension: it is in the PredictionEvent.
+consumer is a dimension of ``V1Calls`` only (its own blob, bounded by the stage's consumers).
 """
 
 from __future__ import annotations
@@ -23,6 +23,10 @@ from propensity.features.domain import V1_SPEC
 
 DIMENSION_API: Final[str] = "ApiVersion"
 DIMENSION_MODEL: Final[str] = "ModelVersion"
+# v1 calls per consumer (sunset planning), in a blob of its own with this one dimension: its
+# values are the stage's consumer names (infra/config.py) and "unknown", so it stays bounded.
+V1_CALLS: Final[str] = "V1Calls"
+DIMENSION_CONSUMER: Final[str] = "Consumer"
 
 # Milliseconds spent per serving phase, per request (a batch is one request).
 PHASE_LATENCY: Final[dict[str, str]] = {

@@ -6,6 +6,7 @@ builds the same model in code. Logic receives a ``ServiceSettings``, never ``os.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from datetime import date
@@ -17,6 +18,47 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from propensity.constants import API_VERSIONS, ApiVersion
 
 MetricsFlush = Literal["invocation", "request", "off"]
+# Where a consumer's identity comes from: API Gateway's usage-plan key id (deployed), or the
+# API key header itself (the local server, which has no API Gateway in front of it).
+ConsumerSource = Literal["api_key_id", "api_key"]
+
+# Set by the infrastructure: {"<API key id>": "<consumer name>"} for the stage's consumers.
+CONSUMER_KEY_IDS_ENV: Final[str] = "CONSUMER_KEY_IDS"
+# Local: {"<API key value>": "<consumer name>"} as JSON, or the path of a JSON file holding it.
+LOCAL_CONSUMERS_ENV: Final[str] = "PROPENSITY_CONSUMERS"
+MAX_CONSUMER_NAME: Final[int] = 64
+
+
+def parse_consumers(raw: str | None, variable: str) -> dict[str, str]:
+    """``{key: name}`` from JSON text or, when ``raw`` names a file, from that file's JSON."""
+    if raw is None or not raw.strip():
+        return {}
+    text = raw
+    if not raw.lstrip().startswith("{"):
+        try:
+            text = Path(raw).read_text()
+        except OSError as error:
+            raise ValueError(
+                f"{variable}: {raw} is neither a JSON object nor a readable file ({error})"
+            ) from None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{variable} is not valid JSON: {error}") from None
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and k and isinstance(v, str) and 0 < len(v) <= MAX_CONSUMER_NAME
+        for k, v in value.items()
+    ):
+        raise ValueError(
+            f'{variable} must be a JSON object {{"<key>": "<consumer name>"}} of non-empty strings'
+        )
+    return value
+
+
+def local_consumers(environ: Mapping[str, str]) -> dict[str, str]:
+    """The local server's API key to consumer name map ($PROPENSITY_CONSUMERS)."""
+    return parse_consumers(environ.get(LOCAL_CONSUMERS_ENV), LOCAL_CONSUMERS_ENV)
+
 
 # The dates the local server announces when V1_DEPRECATION_DATE / V1_SUNSET_DATE are unset.
 # Deployed functions always get them from infra/config.py (StageConfig.v1_deprecation_date and
@@ -47,6 +89,13 @@ class ServiceSettings(BaseModel):
     # One PredictionEvent JSON line per scored record on stdout: the Lambda log stream that the
     # archive's subscription reads. The local server writes to ARCHIVE_DIR instead.
     events_to_stdout: bool = True
+    # API key id (deployed) or API key (local) -> consumer name: the event's ``consumer`` and
+    # the ``V1Calls`` metric's ``Consumer`` dimension (bounded by this map; others "unknown").
+    consumers: dict[str, str] = Field(default_factory=dict)
+    consumer_source: ConsumerSource = "api_key_id"
+    # A/B experiments (issue 17): the registry whose running v2 experiment this deployment
+    # serves (both models loaded; see propensity.experiments.serving). None: no experiments.
+    experiment_registry: str | None = None
 
     @field_validator("api_versions", mode="before")
     @classmethod
@@ -101,5 +150,7 @@ class ServiceSettings(BaseModel):
                 "metrics_flush": env.get("METRICS_FLUSH") or "invocation",
                 "events_to_stdout": env.get("EVENTS_TO_STDOUT", "true").strip().lower()
                 in {"1", "true", "yes"},
+                "consumers": parse_consumers(env.get(CONSUMER_KEY_IDS_ENV), CONSUMER_KEY_IDS_ENV),
+                "experiment_registry": env.get("EXPERIMENT_REGISTRY") or None,
             }
         )

@@ -60,6 +60,17 @@ class Latency(BaseModel):
     p95: float | None
 
 
+class PairedInterval(BaseModel):
+    """Challenger minus champion on the same labelled rows, with a paired bootstrap interval."""
+
+    metric: str
+    difference: float | None
+    low: float | None
+    high: float | None
+    confidence: float
+    resamples: int
+
+
 class LabelledComparison(BaseModel):
     """Both models on the same rows with known outcomes."""
 
@@ -67,6 +78,35 @@ class LabelledComparison(BaseModel):
     coverage: float
     champion: ClassificationMetrics
     challenger: ClassificationMetrics
+    roc_auc_difference: PairedInterval | None = None
+
+
+# Paired bootstrap of the ROC AUC difference (propensity.experiments.bootstrap): both models
+# scored the same rows, so one resample of rows applies to both.
+PAIRED_RESAMPLES = 1000
+PAIRED_CONFIDENCE = 0.95
+PAIRED_SEED = 20_261_202
+
+
+def roc_auc_interval(
+    y: np.ndarray[Any, Any], champion: np.ndarray[Any, Any], challenger: np.ndarray[Any, Any]
+) -> PairedInterval | None:
+    """The challenger's ROC AUC minus the champion's, with its paired-bootstrap interval."""
+    from propensity.experiments.bootstrap import paired_auc_difference, percentile_interval
+    from propensity.monitoring.metrics import roc_auc
+
+    if y.min() == y.max():
+        return None
+    replicates = paired_auc_difference(y, champion, challenger, PAIRED_RESAMPLES, PAIRED_SEED)
+    low, high = percentile_interval(replicates, PAIRED_CONFIDENCE)
+    return PairedInterval(
+        metric="roc_auc",
+        difference=roc_auc(y, challenger) - roc_auc(y, champion),
+        low=low,
+        high=high,
+        confidence=PAIRED_CONFIDENCE,
+        resamples=PAIRED_RESAMPLES,
+    )
 
 
 class PairComparison(BaseModel):
@@ -139,6 +179,7 @@ def _pair(records: list[ShadowRecord], outcomes: Mapping[str, bool]) -> PairComp
             coverage=len(labelled_rows) / len(records),
             champion=classification_metrics(y, champion[labelled_rows], records[0].champion_threshold),
             challenger=classification_metrics(y, challenger[labelled_rows], records[0].challenger_threshold),
+            roc_auc_difference=roc_auc_interval(y, champion[labelled_rows], challenger[labelled_rows]),
         )
     return PairComparison(
         champion_version=records[0].champion_version,
@@ -233,7 +274,16 @@ def _metrics_table(comparison: LabelledComparison) -> str:
         _row(name, _cell(getattr(comparison.champion, name)), _cell(getattr(comparison.challenger, name)))
         for name in names
     ]
-    return "<table><tr><th>metric</th><th>champion</th><th>challenger</th></tr>" + "".join(rows) + "</table>"
+    table = "<table><tr><th>metric</th><th>champion</th><th>challenger</th></tr>" + "".join(rows) + "</table>"
+    interval = comparison.roc_auc_difference
+    if interval is not None and interval.difference is not None:
+        table += (
+            f"<p>ROC AUC difference (challenger - champion): {interval.difference:+.4f}, "
+            f"{100 * interval.confidence:.0f}% paired-bootstrap CI "
+            f"[{_cell(interval.low)}, {_cell(interval.high)}] "
+            f"({interval.resamples} resamples of the labelled rows)</p>"
+        )
+    return table
 
 
 def render_html(report: ShadowReport, *, plots: bool = True) -> str:

@@ -13,9 +13,12 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from propensity.constants import SYNTHETIC_HEADER, ApiVersion
+
+if TYPE_CHECKING:
+    from propensity.service.core.consumers import ConsumerDirectory
 
 JSON_MEDIA_TYPE: Final[str] = "application/json"
 _SYNTHETIC: Final[str] = SYNTHETIC_HEADER.lower()
@@ -46,16 +49,18 @@ class RequestInfo:
     """Who asked, under which request id (API Gateway's, or a local uuid), and whether a probe did."""
 
     request_id: str
-    consumer: str | None
+    consumer: str | None  # the consumer's name (``ConsumerDirectory``), never the key
     received_at: datetime
     synthetic: bool = False
 
 
-def request_info(incoming: Incoming) -> RequestInfo:
-    """Request id and consumer from API Gateway, or local stand-ins; the synthetic flag from its header."""
+def request_info(incoming: Incoming, consumers: ConsumerDirectory | None = None) -> RequestInfo:
+    """Request id from API Gateway or a local stand-in, the consumer's name from ``consumers``
+    (none without a directory), the synthetic flag from its header."""
     request_id = incoming.request_id or incoming.headers.get("x-request-id") or str(uuid.uuid4())
     synthetic = incoming.headers.get(_SYNTHETIC, "").strip().lower() not in _NOT_SYNTHETIC
-    return RequestInfo(request_id, incoming.consumer, datetime.now(UTC), synthetic)
+    consumer = consumers.identify(incoming) if consumers is not None else None
+    return RequestInfo(request_id, consumer, datetime.now(UTC), synthetic)
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,12 @@ from typing import Any
 from propensity.constants import ApiVersion
 from propensity.model.scoring import Scores
 from propensity.observability import logger
+from propensity.service.core.consumers import ConsumerDirectory, metric_label
 from propensity.service.core.errors import RequestInvalidError, ServiceError
 from propensity.service.core.events import EventSink
-from propensity.service.core.http import Incoming
+from propensity.service.core.http import Incoming, RequestInfo, request_info
 from propensity.service.core.limits import json_document
+from propensity.service.core.rejections import RejectedRequest, RejectionSink
 from propensity.service.core.runtime import ModelRuntime, ServingModel
 from propensity.service.core.telemetry import RequestMetrics, Telemetry
 
@@ -54,19 +56,57 @@ _DECISIONS = {True: "yes", False: "no"}
 class Pipeline:
     """Runtime, telemetry and event sink, shared by the routes of every API version."""
 
-    def __init__(self, runtime: ModelRuntime, telemetry: Telemetry, events: EventSink) -> None:
+    def __init__(
+        self,
+        runtime: ModelRuntime,
+        telemetry: Telemetry,
+        events: EventSink,
+        rejections: RejectionSink | None = None,
+        consumers: ConsumerDirectory | None = None,
+    ) -> None:
         self.runtime = runtime
         self.telemetry = telemetry
         self.events = events
+        self.rejections = rejections
+        self.consumers = consumers
+
+    def request_info(self, incoming: Incoming) -> RequestInfo:
+        """Request id, consumer name (through this deployment's directory) and synthetic flag."""
+        return request_info(incoming, self.consumers)
+
+    def _reject(self, api_version: ApiVersion, info: RequestInfo | None, error: ServiceError) -> None:
+        """A refused v1 call leaves a RejectedRequest (usage by consumer counts it)."""
+        if (
+            api_version == "v1"
+            and info is not None
+            and self.rejections is not None
+            and error.status_code < 500
+        ):
+            fields = error.fields if isinstance(error, RequestInvalidError) else []
+            self.rejections.emit(
+                RejectedRequest(
+                    request_id=info.request_id,
+                    timestamp=info.received_at,
+                    api_version=api_version,
+                    consumer=info.consumer,
+                    status=error.status_code,
+                    reason=error.reason,
+                    fields=fields,
+                )
+            )
 
     @contextmanager
-    def observe(self, api_version: ApiVersion, scoring: bool = True) -> Iterator[RequestMetrics]:
+    def observe(
+        self, api_version: ApiVersion, scoring: bool = True, info: RequestInfo | None = None
+    ) -> Iterator[RequestMetrics]:
         """Metrics of one request: errors are recorded on the way out, then everything is published.
 
         Routes that do not score (validate, translate) are logged like the others but publish
         no metrics: consumers testing their migration must not move the serving figures.
+        ``info`` names the consumer (v1's ``V1Calls``) and lets a refused v1 call be recorded.
         """
         metrics = RequestMetrics(api_version, self.runtime.model_version(api_version) or "none")
+        metrics.consumer = metric_label(info.consumer if info is not None else None)
         try:
             yield metrics
         except RequestInvalidError as error:
@@ -75,6 +115,7 @@ class Pipeline:
             logger.info(
                 "request invalid", extra={"status": 422, "api_version": api_version, "fields": error.fields}
             )
+            self._reject(api_version, info, error)
             raise
         except ServiceError as error:
             metrics.rejected = error.reason
@@ -83,6 +124,7 @@ class Pipeline:
                 "request rejected",
                 extra={"status": error.status_code, "api_version": api_version, "reason": error.reason},
             )
+            self._reject(api_version, info, error)
             raise
         except Exception:
             # Unexpected: the catch-all answers 500; count it so the canary can roll back.

@@ -40,6 +40,7 @@ class RequestMetrics:
     batch_size: int | None = None
     rejected: str | None = None
     server_error: bool = False
+    consumer: str = "unknown"  # v1 only: the V1Calls metric's Consumer dimension (bounded)
 
     def scored(self, probabilities: Sequence[float], decisions: Iterable[str]) -> None:
         """Record the scored records of this request."""
@@ -62,6 +63,7 @@ class Telemetry:
     ``Predictions``, the decision that was counted (a zero is not written: ``SUM`` over a
     period treats it alike) and ``ProbabilitySum``.
     Errors add their counts. The first document of an environment carries ``ColdStart``.
+    A v1 call also writes a small document of its own, ``V1Calls`` by ``Consumer``.
 
     ``invocation`` and ``request`` both write at the end of the request (a Lambda invocation
     is one request); ``off`` records nothing (local runs with no CloudWatch to read it).
@@ -75,6 +77,8 @@ class Telemetry:
     def publish(self, request: RequestMetrics) -> None:
         if self.flush == "off":
             return
+        if request.api_version == "v1":
+            self._write_v1_call(request.consumer)
         values: dict[str, float] = {names.PHASE_LATENCY[p]: round(v, 3) for p, v in request.phases_ms.items()}
         units = dict.fromkeys(values, _MS)
         counts: dict[str, float] = {}
@@ -128,6 +132,25 @@ class Telemetry:
             **values,
         }
         stream = self._stream or sys.stdout  # looked up late: tests and runners swap stdout
+        stream.write(_encode(document) + "\n")
+
+    def _write_v1_call(self, consumer: str) -> None:
+        # A document of its own: Consumer must not become a dimension of every other metric.
+        document = {
+            "_aws": {
+                "Timestamp": int(time.time() * 1000),
+                "CloudWatchMetrics": [
+                    {
+                        "Namespace": metrics.namespace,
+                        "Dimensions": [[names.DIMENSION_CONSUMER]],
+                        "Metrics": [{"Name": names.V1_CALLS, "Unit": _COUNT}],
+                    }
+                ],
+            },
+            names.DIMENSION_CONSUMER: consumer,
+            names.V1_CALLS: 1,
+        }
+        stream = self._stream or sys.stdout
         stream.write(_encode(document) + "\n")
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from propensity.constants import MAX_BODY_BYTES_SINGLE, MODEL_VERSION_HEADER
 from propensity.service.core.events import ScoredRecord, event_lines, new_prediction_ids
-from propensity.service.core.http import Answer, Incoming, Route, dumps, request_info
+from propensity.service.core.http import Answer, Incoming, Route, dumps
 from propensity.service.core.openapi import error_responses, json_request_body, response_doc, with_headers
 from propensity.service.core.pipeline import Pipeline, elapsed_ms
 from propensity.service.v1.adapter import FEATURE_NAMES, to_record
@@ -26,8 +26,8 @@ def routes(pipeline: Pipeline, headers_doc: dict[str, dict[str, Any]]) -> list[R
     )
 
     def predict(request: Incoming) -> Answer:
-        info = request_info(request)
-        with pipeline.observe("v1") as metrics:
+        info = pipeline.request_info(request)
+        with pipeline.observe("v1", info=info) as metrics:
             served = pipeline.model("v1")
             started = time.perf_counter()
             record = to_record(pipeline.json_body(request, MAX_BODY_BYTES_SINGLE))

@@ -33,6 +33,10 @@ _CATEGORICALS: Final = tuple(
     for m in v2.FIELD_MAP
     if v2.SPEC[m.flat_name].kind == "categorical"
 )
+# A blank categorical value fails min_length ("") or the NOT_ONLY_BLANKS pattern ("  "): both
+# get one plain message instead of pydantic's (which quotes the regex).
+_CATEGORICAL_LOCS: Final = frozenset((group, name) for group, name, _, _ in _CATEGORICALS)
+_BLANK_ERRORS: Final = frozenset({"string_too_short", "string_pattern_mismatch"})
 # (group, field) -> bounded metric label (the flat name)
 _FIELD_LABELS: Final = {(m.group, m.v2_name): m.flat_name for m in v2.FIELD_MAP}
 _TOP_LEVEL: Final = frozenset((*v2.GROUPS, "customer_ref"))
@@ -73,7 +77,12 @@ def detail_items(errors: Sequence[Any], prefix: Sequence[str | int]) -> list[dic
     items = []
     for error in errors:
         whole = error["type"] == "dict_type" and not error["loc"]
-        message = "the record must be a JSON object" if whole else error["msg"]
+        if whole:
+            message = "the record must be a JSON object"
+        elif error["type"] in _BLANK_ERRORS and tuple(error["loc"][:2]) in _CATEGORICAL_LOCS:
+            message = "must not be blank: send the category (an unknown one is scored as unknown)"
+        else:
+            message = error["msg"]
         items.append({"loc": [*prefix, *error["loc"]], "msg": message, "type": error["type"]})
     return items
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -11,9 +12,10 @@ from propensity.constants import MAX_BATCH_RECORDS, MAX_BODY_BYTES_BATCH, MAX_BO
 from propensity.features.translate import v1_to_v2
 from propensity.service.core.errors import RequestInvalidError
 from propensity.service.core.events import ScoredColumns, ScoredRecord, event_lines, new_prediction_ids
-from propensity.service.core.http import Answer, Incoming, Route, dumps, request_info
+from propensity.service.core.http import Answer, Incoming, Route, dumps
 from propensity.service.core.openapi import error_responses, json_request_body, response_doc
 from propensity.service.core.pipeline import Pipeline, elapsed_ms
+from propensity.service.core.runtime import ServingModel
 from propensity.service.v1 import adapter as v1_adapter
 from propensity.service.v1.models import EXAMPLE_REQUEST as V1_EXAMPLE
 from propensity.service.v2.adapter import FEATURE_NAMES, check_records, to_record
@@ -34,18 +36,56 @@ _UNKNOWN_EXAMPLE = {
 
 _TAGS = ["v2"]
 
+if TYPE_CHECKING:
+    from propensity.experiments.serving import Choice, ExperimentServing
 
-def routes(pipeline: Pipeline) -> list[Route]:
-    """The v2 routes."""
+
+@dataclass(frozen=True)
+class _Group:
+    """Valid records of a batch answered by one model under one arm (one group without an experiment)."""
+
+    served: ServingModel
+    positions: list[int]  # positions among the batch's valid records
+    experiment: str | None = None
+    arm: str | None = None
+
+
+def _groups(served: ServingModel, count: int, choices: list[Choice] | None) -> list[_Group]:
+    if choices is None or not choices or choices[0].arm is None:  # no experiment served
+        return [_Group(served, list(range(count)))]
+    groups: dict[tuple[str, str | None], _Group] = {}
+    for k, choice in enumerate(choices):
+        key = (choice.served.version, choice.arm)
+        if key not in groups:
+            groups[key] = _Group(choice.served, [], choice.experiment_id, choice.arm)
+        groups[key].positions.append(k)
+    return list(groups.values())
+
+
+def routes(pipeline: Pipeline, experiments: ExperimentServing | None = None) -> list[Route]:
+    """The v2 routes; ``experiments``: the running A/B experiment's hook (issue 17), if any.
+
+    Without an experiment nothing of the hook runs (not even its import: the registry client
+    stays off the Lambda cold start of a deployment that serves none).
+    """
+    if experiments is not None:
+        from propensity.experiments import serving as hook
 
     def predict(request: Incoming) -> Answer:
-        info = request_info(request)
+        info = pipeline.request_info(request)
         with pipeline.observe("v2") as metrics:
             served = pipeline.model("v2")
             started = time.perf_counter()
             record = to_record(pipeline.json_body(request, MAX_BODY_BYTES_SINGLE))
             metrics.phases_ms["validation"] = elapsed_ms(started)
             metrics.unknown_categories.update(record.unknown_fields)
+            warnings, arm_headers = record.warnings, {}
+            experiment = arm = None
+            if experiments is not None:  # the customer's arm picks the model
+                choice = hook.choose(experiments, served, record.customer_ref, info.request_id)
+                served, experiment, arm = choice.served, choice.experiment_id, choice.arm
+                warnings = record.warnings + choice.warnings
+                arm_headers = hook.headers([choice])
 
             scored = pipeline.score(served, FEATURE_NAMES, [record.features])
             metrics.phases_ms["preprocessing"] = scored.preprocessing_ms
@@ -64,7 +104,7 @@ def routes(pipeline: Pipeline) -> list[Route]:
                     "decision": decision,
                     "threshold": served.threshold,
                     "confidence": confidence,
-                    "warnings": record.warnings,
+                    "warnings": warnings,
                 }
             )
             metrics.phases_ms["serialization"] = elapsed_ms(started)
@@ -76,7 +116,7 @@ def routes(pipeline: Pipeline) -> list[Route]:
                 probability,
                 decision,
                 confidence,
-                record.warnings,
+                warnings,
                 record.customer_ref,
             )
             pipeline.events.emit(
@@ -88,12 +128,14 @@ def routes(pipeline: Pipeline) -> list[Route]:
                     threshold=served.threshold,
                     phases_ms=metrics.phases_ms,
                     batch_size=1,
+                    experiment=experiment,
+                    arm=arm,
                 )
             )
-            return Answer(200, body)
+            return Answer(200, body, arm_headers)
 
     def predict_batch(request: Incoming) -> Answer:
-        info = request_info(request)
+        info = pipeline.request_info(request)
         with pipeline.observe("v2") as metrics:
             served = pipeline.model("v2")
             started = time.perf_counter()
@@ -114,30 +156,67 @@ def routes(pipeline: Pipeline) -> list[Route]:
             metrics.phases_ms["validation"] = elapsed_ms(started)
 
             results: list[dict[str, Any] | None] = [None] * len(records)
-            scored_records: ScoredColumns | None = None
+            choices = None
+            if experiments is not None and valid:  # each record's arm picks its model
+                choices = hook.choose_many(experiments, served, checked.customer_refs, info.request_id)
+            groups = _groups(served, len(valid), choices)
+            scored_groups: list[tuple[_Group, ScoredColumns]] = []
+            building_ms = 0.0  # the results' part of serialization, done group by group
             if valid:
-                scored = pipeline.score_columns(served, checked.columns)
-                metrics.phases_ms["preprocessing"] = scored.preprocessing_ms
-                metrics.phases_ms["inference"] = scored.inference_ms
-                started = time.perf_counter()
-                probabilities, decisions, bands = scored.probabilities(), scored.decisions(), scored.bands()
                 ids = new_prediction_ids(len(valid))
-                warnings, refs = checked.warnings, checked.customer_refs
-                for k, i in enumerate(valid):
-                    results[i] = {
-                        "index": i,
-                        "prediction_id": ids[k],
-                        "probability": probabilities[k],
-                        "decision": decisions[k],
-                        "confidence": bands[k],
-                        "warnings": warnings[k],
-                    }
-                scored_records = ScoredColumns(
-                    ids, checked.columns, probabilities, decisions, bands, warnings, refs
-                )
-                metrics.scored(probabilities, decisions)
-            else:
-                started = time.perf_counter()
+                metrics.phases_ms["preprocessing"] = metrics.phases_ms["inference"] = 0.0
+                for group in groups:  # one vectorised scoring pass per model
+                    whole = len(groups) == 1
+                    columns = (
+                        checked.columns
+                        if whole
+                        else {n: [v[k] for k in group.positions] for n, v in checked.columns.items()}
+                    )
+                    scored = pipeline.score_columns(group.served, columns)
+                    metrics.phases_ms["preprocessing"] += scored.preprocessing_ms
+                    metrics.phases_ms["inference"] += scored.inference_ms
+                    building = time.perf_counter()
+                    probabilities, decisions, bands = (
+                        scored.probabilities(),
+                        scored.decisions(),
+                        scored.bands(),
+                    )
+                    if whole and group.arm is None:
+                        warnings = checked.warnings
+                    else:
+                        assert choices is not None
+                        warnings = [checked.warnings[k] + choices[k].warnings for k in group.positions]
+                    group_ids = ids if whole else [ids[k] for k in group.positions]
+                    for j, k in enumerate(group.positions):
+                        i = valid[k]
+                        result: dict[str, Any] = {
+                            "index": i,
+                            "prediction_id": group_ids[j],
+                            "probability": probabilities[j],
+                            "decision": decisions[j],
+                            "confidence": bands[j],
+                            "warnings": warnings[j],
+                        }
+                        if group.arm is not None:
+                            result["model_version"] = group.served.version
+                            result["arm"] = group.arm
+                        results[i] = result
+                    refs = (
+                        checked.customer_refs
+                        if whole
+                        else [checked.customer_refs[k] for k in group.positions]
+                    )
+                    scored_groups.append(
+                        (
+                            group,
+                            ScoredColumns(
+                                group_ids, columns, probabilities, decisions, bands, warnings, refs
+                            ),
+                        )
+                    )
+                    metrics.scored(probabilities, decisions)
+                    building_ms += elapsed_ms(building)
+            started = time.perf_counter()
             for i, failed in checked.errors.items():
                 results[i] = {"index": i, "errors": failed.items}
             body = dumps(
@@ -150,21 +229,23 @@ def routes(pipeline: Pipeline) -> list[Route]:
                     "results": results,
                 }
             )
-            metrics.phases_ms["serialization"] = elapsed_ms(started)
+            metrics.phases_ms["serialization"] = building_ms + elapsed_ms(started)
 
-            if scored_records is not None:
+            for group, scored_records in scored_groups:
                 pipeline.events.emit(
                     event_lines(
                         scored_records,
                         info=info,
                         api_version="v2",
-                        model_version=served.version,
-                        threshold=served.threshold,
+                        model_version=group.served.version,
+                        threshold=group.served.threshold,
                         phases_ms=metrics.phases_ms,
                         batch_size=len(records),
+                        experiment=group.experiment,
+                        arm=group.arm,
                     )
                 )
-            return Answer(200, body)
+            return Answer(200, body, hook.headers(choices) if choices is not None else {})
 
     def validate(request: Incoming) -> Answer:
         with pipeline.observe("v2", scoring=False):
@@ -178,8 +259,10 @@ def routes(pipeline: Pipeline) -> list[Route]:
 
     def translate(request: Incoming) -> Answer:
         with pipeline.observe("v2", scoring=False):
-            record = v1_adapter.to_record(pipeline.json_body(request, MAX_BODY_BYTES_SINGLE))
-            return Answer(200, dumps(v1_to_v2(record)))
+            record, warnings = v1_adapter.to_translatable(pipeline.json_body(request, MAX_BODY_BYTES_SINGLE))
+            # The body must stay a valid v2 request: warnings go in a header (RFC 7234 299).
+            headers = {"Warning": ", ".join(f'299 - "{w}"' for w in warnings)} if warnings else {}
+            return Answer(200, dumps(v1_to_v2(record)), headers)
 
     single_examples = {"customer": EXAMPLE_REQUEST, "unknown category": _UNKNOWN_EXAMPLE}
     return [
@@ -219,6 +302,9 @@ def routes(pipeline: Pipeline) -> list[Route]:
                 200: response_doc(V2PredictRequest, "The v2 body (post it to /v2/predict)"),
                 **error_responses(400, 413, 415, 422),
             },
-            "openapi_extra": json_request_body("V1PredictRequest", {"contract example": V1_EXAMPLE}),
+            "openapi_extra": json_request_body(
+                v1_adapter.TRANSLATE_REQUEST,
+                {"contract example": V1_EXAMPLE, "unknown category": {**V1_EXAMPLE, "job": "astronaut"}},
+            ),
         }),
     ]  # fmt: skip
