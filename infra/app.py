@@ -38,7 +38,7 @@ def build_app(app: cdk.App, config: StageConfig) -> dict[str, cdk.Stack]:
     registry = (
         RegistryStack(app, f"{prefix}-Registry", config=config, env=env) if config.registry.deploy else None
     )
-    service = ServiceStack(app, f"{prefix}-Service", config=config, env=env)
+    service = ServiceStack(app, f"{prefix}-Service", config=config, registry_stack=registry, env=env)
     monitoring = MonitoringStack(app, f"{prefix}-Monitoring", config=config, service=service, env=env)
     model_monitoring = ModelMonitoringStack(
         app,

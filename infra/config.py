@@ -23,8 +23,10 @@ from propensity.service.settings import DEFAULT_V1_DEPRECATION_DATE, DEFAULT_V1_
 StageName = Literal["dev", "prod"]
 DeploymentStyle = Literal["canary", "linear", "all_at_once"]
 # Capabilities a stage can insist on: synth fails when the configuration would leave one out.
-Capability = Literal["shadow"]
-DEFAULT_CAPABILITIES: tuple[Capability, ...] = ("shadow",)
+# What a deployed stage must have; synth fails for a stage that requires one it would leave out.
+# Both follow the registry's records at run time, so both need the stage's s3:// registry.
+Capability = Literal["shadow", "experiments"]
+DEFAULT_CAPABILITIES: tuple[Capability, ...] = ("shadow", "experiments")
 
 
 class Strict(BaseModel):
@@ -156,9 +158,10 @@ class StageConfig(Strict):
             raise ValueError(
                 f"stage {self.stage} pins models in several S3 registries ({sorted(remote)}); use one"
             )
-        if "shadow" in self.requires and location is None:
+        if location is None and {"shadow", "experiments"} & set(self.requires):
             raise ValueError(
-                f"stage {self.stage} requires the shadow scorer, which follows the challenger in an s3:// "
+                f"stage {self.stage} requires the shadow scorer and A/B experiments "
+                f"({sorted(set(self.requires))}), which follow the registry's records in an s3:// "
                 "registry, but its models pin only folder registries (set models.<api>.registry to its "
                 f"registry stack's bucket, s3://{registry_bucket_name(self.stage, self.account, self.region)}"
                 ")"

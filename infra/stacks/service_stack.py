@@ -24,17 +24,27 @@ from infra.constructs.prediction import PredictionFunction
 from infra.packaging import model_bundle_dir, resolve_model_version
 from propensity.constants import API_VERSIONS, ApiVersion
 from propensity.promotion.stage import prediction_function_name
-from propensity.service.settings import CONSUMER_KEY_IDS_ENV
+from propensity.service.settings import CONSUMER_KEY_IDS_ENV, EXPERIMENT_REGISTRY_ENV
 
 # /health outlives v1: it is served by the current API version.
 HEALTH_API: ApiVersion = "v2"
+# A/B experiments need a customer_ref, which only v2 requests carry.
+EXPERIMENT_API: ApiVersion = "v2"
 
 
 class ServiceStack(cdk.Stack):
     """Exposes ``functions``, ``aliases``, ``log_groups``, ``predictions`` (constructs), ``api``,
     ``api_url``, ``runtime_layer``, ``domain_layer``, ``layers``, ``bundle_dirs``, ``model_versions``."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        registry_stack: Any = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.config = config
         name_prefix = f"propensity-{config.stage}"
@@ -93,6 +103,8 @@ class ServiceStack(cdk.Stack):
         for prediction in self.predictions.values():
             prediction.function.add_environment(CONSUMER_KEY_IDS_ENV, self.public_api.consumer_key_ids)
         self.api_url: str = self.public_api.url
+        if "experiments" in config.requires and config.registry_location is not None:
+            _experiment_reader(self, config.registry_location, registry_stack)
 
         cdk.CfnOutput(self, "ApiUrl", value=self.api_url, description="Base URL of the API stage")
         for api, prediction in self.predictions.items():
@@ -112,6 +124,25 @@ class ServiceStack(cdk.Stack):
 
     def _suppress_findings(self) -> None:
         suppress_python_runtime_finding(self)
+
+
+def _experiment_reader(stack: ServiceStack, location: str, registry_stack: Any) -> None:
+    """v2 serves a running A/B experiment: it reads the experiment records and the challenger's
+    bundle from the stage's registry at run time (propensity.experiments.serving), verifies their
+    seals with the signing key, and keeps the challenger in /tmp."""
+    from infra.constructs.drift import grant_registry_read
+    from infra.stacks.registry_stack import VERIFY_ACTIONS
+    from propensity.registry.signing import SIGNING_KEY_ENV
+
+    prediction = stack.predictions[EXPERIMENT_API]
+    role = prediction.function.role
+    assert role is not None
+    prediction.function.add_environment(EXPERIMENT_REGISTRY_ENV, location)
+    grant_registry_read(prediction, role, location, aliases=False)
+    if registry_stack is not None:
+        registry_stack.data_key.grant_decrypt(role)
+        registry_stack.signing_key.grant(role, *VERIFY_ACTIONS)
+        prediction.function.add_environment(SIGNING_KEY_ENV, registry_stack.signing_key.key_arn)
 
 
 def _pascal(name: str) -> str:

@@ -83,6 +83,34 @@ def test_the_registry_is_deployed_before_the_service_and_the_jobs_verify_with_it
     assert "kms:Verify" in policies and "records/*" in policies
 
 
+def test_prod_v2_serves_ab_experiments_from_its_registry(prod_app):
+    # Given prod's service stack
+    t = prod_app.template("service")
+    functions = {
+        name: f
+        for name, f in t.find_resources("AWS::Lambda::Function").items()
+        if f["Properties"].get("Handler") == "predict_handler.lambda_handler"
+    }
+    by_api = {
+        f["Properties"]["Environment"]["Variables"]["API_VERSIONS"]: (n, f) for n, f in functions.items()
+    }
+    v2_env = by_api["v2"][1]["Properties"]["Environment"]["Variables"]
+    v1_env = by_api["v1"][1]["Properties"]["Environment"]["Variables"]
+    # Then v2 follows the registry's experiment records, and verifies them with the signing key
+    assert v2_env["EXPERIMENT_REGISTRY"].startswith("s3://propensity-prod-registry-")
+    assert "PROPENSITY_REGISTRY_SIGNING_KEY" in v2_env
+    # And v1 (no customer_ref, no experiments) does not
+    assert "EXPERIMENT_REGISTRY" not in v1_env
+    v2_role = by_api["v2"][1]["Properties"]["Role"]["Fn::GetAtt"][0]
+    v2_policies = [
+        p
+        for p in t.find_resources("AWS::IAM::Policy").values()
+        if {"Ref": v2_role} in p["Properties"]["Roles"]
+    ]
+    text = json.dumps(v2_policies)
+    assert "records/*" in text and "models/*" in text and "kms:Verify" in text
+
+
 def test_codedeploy_rollbacks_reach_the_critical_tier_in_prod(prod_app):
     t = prod_app.template("monitoring")
     t.has_resource_properties(

@@ -24,6 +24,8 @@ ConsumerSource = Literal["api_key_id", "api_key"]
 
 # Set by the infrastructure: {"<API key id>": "<consumer name>"} for the stage's consumers.
 CONSUMER_KEY_IDS_ENV: Final[str] = "CONSUMER_KEY_IDS"
+# The registry whose running v2 A/B experiment this deployment serves (set at synth for S3 registries).
+EXPERIMENT_REGISTRY_ENV: Final[str] = "EXPERIMENT_REGISTRY"
 # Local: {"<API key value>": "<consumer name>"} as JSON, or the path of a JSON file holding it.
 LOCAL_CONSUMERS_ENV: Final[str] = "PROPENSITY_CONSUMERS"
 MAX_CONSUMER_NAME: Final[int] = 64
@@ -151,6 +153,6 @@ class ServiceSettings(BaseModel):
                 "events_to_stdout": env.get("EVENTS_TO_STDOUT", "true").strip().lower()
                 in {"1", "true", "yes"},
                 "consumers": parse_consumers(env.get(CONSUMER_KEY_IDS_ENV), CONSUMER_KEY_IDS_ENV),
-                "experiment_registry": env.get("EXPERIMENT_REGISTRY") or None,
+                "experiment_registry": env.get(EXPERIMENT_REGISTRY_ENV) or None,
             }
         )
