@@ -36,7 +36,7 @@ _WARNING_FIELD = re.compile(
     r"\b(" + "|".join(sorted(map(re.escape, _WARNING_FIELDS), key=len, reverse=True)) + r")\b"
 )
 _KINDS = {f.name: f.kind for spec in SPECS.values() for f in spec.features}
-_SPEC_NAMES = {api: frozenset(spec.names) for api, spec in SPECS.items()}
+_SPEC_NAMES: dict[str, frozenset[str]] = {api: frozenset(spec.names) for api, spec in SPECS.items()}
 
 
 def warning_fields(warning: str) -> set[str]:
