@@ -113,7 +113,7 @@ def test_several_hours_are_counted_in_one_pass_and_filed_by_hour(tmp_path):
     assert counts[HOUR].events == 50
     assert counts[later].events == 10
     assert counts[HOUR.replace(hour=12)].events == 0
-    assert [q.name for q in engine.log.queries] == ["drift_predictions", "drift_values"]
+    assert [q.name for q in engine.log.queries] == ["drift_counts"]
 
 
 def test_values_come_back_typed_whichever_engine_printed_them():

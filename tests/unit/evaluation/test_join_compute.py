@@ -14,13 +14,13 @@ from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_sco
 from propensity.archive.layout import LocalArchiveWriter
 from propensity.evaluation.compute import evaluate_group
 from propensity.evaluation.cube import file_cube
-from propensity.evaluation.partials import window_hours
+from propensity.evaluation.partials import split_rows, window_hours
 from propensity.evaluation.windows import window_containing
 from propensity.labels.layout import accepted_key
 from propensity.labels.models import Outcome
 from propensity.policy.evaluation import EvaluationThresholds
 from propensity.query.duckdb_engine import DuckDBEngine
-from propensity.query.sql import evaluation_cube, window_read_counts
+from propensity.query.sql import evaluation_cube
 from tests.unit.evaluation.conftest import MONDAY, make_event
 
 WINDOW = window_containing(MONDAY, 7)
@@ -57,8 +57,9 @@ class Joined:
             path.write_text("".join(o.model_dump_json() + "\n" for o in rows))
         engine = DuckDBEngine(root)
         hours = window_hours(WINDOW)
-        self.cubes = file_cube(engine.run(evaluation_cube(hours, WINDOW.start, WINDOW.end)))
-        [self.counts] = engine.run(window_read_counts(hours, WINDOW.start, WINDOW.end))
+        rows, read = split_rows(engine.run(evaluation_cube(hours, WINDOW.start, WINDOW.end)))
+        self.cubes = file_cube(rows)
+        self.counts = read.model_dump()
 
     def result(self, key, thresholds=THRESHOLDS):
         return evaluate_group(

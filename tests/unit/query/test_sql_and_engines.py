@@ -13,7 +13,7 @@ from propensity.query.athena import AthenaEngine, to_trino
 from propensity.query.duckdb_engine import DuckDBEngine
 from propensity.query.engine import QueryError
 from propensity.query.schema import OUTCOME_COLUMNS, PREDICTION_COLUMNS, duckdb_type
-from propensity.query.sql import all_queries_for_parsing, drift_predictions, literal
+from propensity.query.sql import all_queries_for_parsing, drift_counts, literal
 
 HOUR = datetime(2026, 11, 26, 10, tzinfo=UTC)
 HOURS = [HOUR + timedelta(hours=i) for i in range(3)]
@@ -92,7 +92,7 @@ def test_athena_results_are_waited_for_paged_and_typed():
             }
         }
         stub.add_response("get_query_results", last)
-        rows = engine.run(drift_predictions(HOURS))
+        rows = engine.run(drift_counts(HOURS))
     assert rows == [
         {"dt": "2026/11/26/10", "events": 1, "uncertain": True},
         {"dt": "2026/11/26/10", "events": 2, "uncertain": True},
@@ -110,8 +110,8 @@ def test_a_cancelled_query_says_why():
             "get_query_execution",
             _execution("CANCELLED", "Query cancelled: it scanned more than the workgroup's limit"),
         )
-        with pytest.raises(QueryError, match="drift_predictions.*CANCELLED.*workgroup's limit"):
-            engine.run(drift_predictions(HOURS))
+        with pytest.raises(QueryError, match="drift_counts.*CANCELLED.*workgroup's limit"):
+            engine.run(drift_counts(HOURS))
 
 
 def test_a_query_past_its_deadline_is_stopped():
@@ -124,4 +124,4 @@ def test_a_query_past_its_deadline_is_stopped():
         stub.add_response("get_query_execution", _execution("RUNNING"))
         stub.add_response("stop_query_execution", {}, {"QueryExecutionId": "q-1"})
         with pytest.raises(QueryError, match="still RUNNING"):
-            engine.run(drift_predictions(HOURS))
+            engine.run(drift_counts(HOURS))

@@ -3,8 +3,8 @@
 Per (API version, model version): events, "yes" decisions, the sum of probabilities, the
 uncertain ones, the confidence bands, the reference's score histogram, the raw value counts
 of every feature and the fields that warnings name. The engine computes them in one pass
-over the archive (``query.sql.drift_predictions`` and ``drift_values``); this module only
-files its rows. Counts add up, so hours merge by addition.
+over the archive (``query.sql.drift_counts``, one scan); this module only files its rows.
+Counts add up, so hours merge by addition.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from propensity.archive.hours import floor_hour
@@ -23,7 +24,7 @@ from propensity.features.v2 import FIELD_MAP
 from propensity.monitoring.reference import SCORE_EDGES
 from propensity.query.engine import Engine, Row
 from propensity.query.schema import PARTITION_FORMAT
-from propensity.query.sql import drift_predictions, drift_values
+from propensity.query.sql import drift_counts
 
 GroupKey = tuple[str, str]  # (api_version, model_version)
 
@@ -35,6 +36,7 @@ _WARNING_FIELD = re.compile(
     r"\b(" + "|".join(sorted(map(re.escape, _WARNING_FIELDS), key=len, reverse=True)) + r")\b"
 )
 _KINDS = {f.name: f.kind for spec in SPECS.values() for f in spec.features}
+_SPEC_NAMES: dict[str, frozenset[str]] = {api: frozenset(spec.names) for api, spec in SPECS.items()}
 
 
 def warning_fields(warning: str) -> set[str]:
@@ -42,6 +44,7 @@ def warning_fields(warning: str) -> set[str]:
     return {_WARNING_FIELDS[match] for match in _WARNING_FIELD.findall(warning)}
 
 
+@lru_cache(maxsize=65536)  # the same values recur in every hour of a run
 def feature_value(name: str, text: str | None) -> Any:
     """A value as the engine returned it (text), back as the event held it: number, bool or str."""
     if text is None:
@@ -73,6 +76,7 @@ class GroupCounts:
     events_with_warnings: int = 0
 
     def add_prediction_row(self, row: Row) -> None:
+        """A row of ``drift_counts``' prediction set (decision, band, score bin, warnings)."""
         events = int(row["events"])
         self.events += events
         self.yes += events if row["decision"] == "yes" else 0
@@ -86,6 +90,13 @@ class GroupCounts:
             self.events_with_warnings += events
             for name in set().union(*(warning_fields(w) for w in str(text).split("\n"))):
                 self.warnings[name] += events
+
+    def add_value_row(self, name: str, row: Row) -> None:
+        """A row of one feature's set: how often that raw value occurred (NULL: missing)."""
+        if name not in _SPEC_NAMES[self.api_version]:
+            return  # the other API version's feature: one all-NULL row per group
+        values = self.values.setdefault(name, Counter())
+        values[feature_value(name, row["value"])] += int(row["events"])
 
 
 @dataclass
@@ -109,19 +120,25 @@ class HourCounts:
         return self.groups[key]
 
 
+@lru_cache(maxsize=4096)
 def _hour_of(dt: str) -> datetime:
     return floor_hour(datetime.strptime(dt, PARTITION_FORMAT))
 
 
 def count_hours(engine: Engine, hours: Sequence[datetime]) -> dict[datetime, HourCounts]:
-    """Two queries over the given hours (one scan each), filed per hour and group."""
+    """One query over the given hours (one scan), filed per hour and group."""
     starts = sorted(set(map(floor_hour, hours)))
     counted = {start: HourCounts(start) for start in starts}
     if not starts:
         return counted
-    for row in engine.run(drift_predictions(starts)):
+    for row in engine.run(drift_counts(starts)):
         hour = counted.get(_hour_of(str(row["dt"])))
         if hour is None:
+            continue
+        feature = row["feature"]
+        if feature is not None:  # a feature's value counts: real events only
+            if row["kind"] == "event":
+                hour.group(str(row["api_version"]), str(row["model_version"])).add_value_row(feature, row)
             continue
         events = int(row["events"])
         hour.lines += events
@@ -131,13 +148,6 @@ def count_hours(engine: Engine, hours: Sequence[datetime]) -> dict[datetime, Hou
             hour.synthetic[str(row["api_version"])] += events
         else:
             hour.group(str(row["api_version"]), str(row["model_version"])).add_prediction_row(row)
-    for row in engine.run(drift_values(starts)):
-        hour = counted.get(_hour_of(str(row["dt"])))
-        if hour is None:
-            continue
-        name = str(row["feature"])
-        group = hour.group(str(row["api_version"]), str(row["model_version"]))
-        group.values.setdefault(name, Counter())[feature_value(name, row["value"])] += int(row["events"])
     return counted
 
 

@@ -27,6 +27,7 @@ from propensity.evaluation.partials import (
     ReadCounts,
     fingerprint_of,
     plain_rows,
+    split_rows,
     window_hours,
 )
 from propensity.evaluation.publish import MetricsPublisher, metric_data
@@ -36,7 +37,7 @@ from propensity.evaluation.windows import as_utc, complete_windows
 from propensity.observability import logger
 from propensity.policy.evaluation import EvaluationThresholds
 from propensity.query.engine import Engine
-from propensity.query.sql import evaluation_cube, outcome_files, outcome_summary, window_read_counts
+from propensity.query.sql import evaluation_cube, outcome_files, outcome_summary
 
 
 @dataclass
@@ -88,12 +89,11 @@ def _partial(
     if stored is not None and stored.fingerprint == fingerprint:
         return stored, False
     hours = window_hours(window)
-    rows = engine.run(evaluation_cube(hours, as_utc(window.start), as_utc(window.end)))
-    [counts] = engine.run(window_read_counts(hours, as_utc(window.start), as_utc(window.end)))
+    rows, counts = split_rows(engine.run(evaluation_cube(hours, as_utc(window.start), as_utc(window.end))))
     partial = Partial(
         window=window,
         fingerprint=fingerprint,
-        counts=ReadCounts.model_validate({k: int(v or 0) for k, v in counts.items()}),
+        counts=counts,
         rows=plain_rows(rows),
     )
     partials.save(partial)

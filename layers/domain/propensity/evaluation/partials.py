@@ -99,6 +99,26 @@ class PartialStore:
         self.store.put(partial_key(partial.window), partial.model_dump_json().encode())
 
 
+def split_rows(rows: list[Row]) -> tuple[list[Row], ReadCounts]:
+    """``evaluation_cube``'s result as the cube's rows and what the scan read.
+
+    ``window_events`` (distinct prediction ids in the window) is the whole-group rows' total:
+    the cube counts each prediction id once.
+    """
+    cube = [{k: v for k, v in row.items() if k not in _READ_COLUMNS} for row in rows if row["part"] == "cube"]
+    [read] = [row for row in rows if row["part"] == "read_counts"]
+    counts = ReadCounts(
+        bad_lines=int(read["bad_lines"] or 0),
+        synthetic_events=int(read["synthetic_events"] or 0),
+        window_rows=int(read["window_rows"] or 0),
+        window_events=sum(int(row["events"]) for row in cube if row["family"] == "all"),
+    )
+    return cube, counts
+
+
+_READ_COLUMNS = frozenset({"part", "bad_lines", "synthetic_events", "window_rows"})
+
+
 def plain_rows(rows: list[Row]) -> list[dict[str, Any]]:
     """Rows as JSON values (the engine may return Decimal or numpy numbers)."""
     return [

@@ -44,7 +44,11 @@ class DuckDBEngine(Engine):
         import duckdb  # only where DuckDB is the engine: the Lambda jobs use Athena
 
         self.root = Path(root)
-        self.connection = duckdb.connect(config={"memory_limit": memory_limit})
+        # Results are aggregates the library files by key: no query needs DuckDB to keep the
+        # rows' file order, and dropping that lets the aggregates stream with less memory.
+        self.connection = duckdb.connect(
+            config={"memory_limit": memory_limit, "preserve_insertion_order": False}
+        )
         if threads is not None:
             self.connection.execute(f"SET threads TO {int(threads)}")
 

@@ -5,9 +5,9 @@ with sqlglot (tests parse every generated text in the Trino dialect). They are b
 the constants they depend on (feature lists, score edges, segment edges, the uncertainty
 margin), so a constant changes in one place. Values reach a text only through ``literal``.
 
-Each query reads the archive once: per-feature counts come from a cross join with a small
-constant table of (API version, feature) rows rather than one scan per feature, because
-Athena bills every scan of the JSON archive in full.
+Each query reads the archive once, and drift's one query counts every feature in one
+aggregate (``GROUPING SETS``) rather than one scan per feature, because Athena bills every
+scan of the JSON archive in full.
 """
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from propensity.constants import API_VERSIONS, EVENT_SCHEMA_VERSION, UNCERTAIN_MARGIN
-from propensity.features.schemas import SPECS
 from propensity.monitoring.reference import SCORE_EDGES
-from propensity.query.schema import OUTCOMES_TABLE, PARTITION_FORMAT, PREDICTIONS_TABLE
+from propensity.query.schema import OUTCOMES_TABLE, PARTITION_FORMAT, PREDICTIONS_TABLE, feature_types
 from propensity.segments import AGE_EDGES, BALANCE_EDGES, SEGMENT_FIELDS, SEGMENTS
 
 # Evaluation's score histogram: fine enough that the AUC from it is within a stated bound of
@@ -84,71 +83,65 @@ def _margin(p: str = "probability", t: str = "threshold") -> str:
     return f"CASE WHEN {p} >= {t} THEN ({p} - {t}) / (1 - {t}) ELSE ({t} - {p}) / {t} END"
 
 
-def drift_predictions(hours: Sequence[datetime]) -> Query:
-    """Per hour, kind of row and model: counts by decision, band, score bin, uncertainty, warnings.
+_PREDICTION_KEYS = ("threshold", "decision", "confidence", "score_bin", "uncertain", "warnings_text")
+
+
+def drift_counts(hours: Sequence[datetime]) -> Query:
+    """Everything drift counts, per hour, kind of row and model, in one scan and one aggregate.
 
     ``kind`` is ``event``, ``synthetic`` (probe and hook traffic, counted on its own) or ``bad``
     (a line that is not an event: malformed JSON, a control message, a missing field).
+
+    One ``GROUPING SETS`` aggregate: the prediction set (``feature`` NULL) counts events by
+    decision, band, score bin, uncertainty and warnings; one set per feature name counts its
+    raw values (``value`` as text: numbers, ``true``/``false``, categories; NULL: missing).
+    Grouping on the native column and printing only the result's values keeps the engine's
+    work one hash aggregate over the rows (no per-feature copy of every row, no per-row cast).
+    The library bins raw values with each model version's own reference edges, so one query
+    serves every model version; a feature of the other API version's spec comes back as one
+    NULL row per group, which the library skips.
     """
     dts = tuple(dt_of(h) for h in hours)
+    names = [_quoted(name) for name in feature_types()]
+    feature = " ".join(f"WHEN GROUPING({n}) = 0 THEN {literal(n.strip(chr(34)))}" for n in names)
+    value = " ".join(f"WHEN GROUPING({n}) = 0 THEN CAST({n} AS VARCHAR)" for n in names)
+    keys = "dt, kind, api_version, model_version"
+    sets = ", ".join([f"({keys}, {', '.join(_PREDICTION_KEYS)})", *(f"({keys}, {n})" for n in names)])
     sql = f"""
+WITH rows AS (
+  SELECT
+    dt,
+    CASE WHEN NOT ({_valid_event()}) THEN 'bad'
+         WHEN COALESCE(synthetic, FALSE) THEN 'synthetic'
+         ELSE 'event' END AS kind,
+    api_version,
+    model_version,
+    threshold,
+    decision,
+    confidence,
+    {score_bin()} AS score_bin,
+    {_margin()} < {UNCERTAIN_MARGIN!r} AS uncertain,
+    ARRAY_TO_STRING(warnings, CHR(10)) AS warnings_text,
+    probability,
+    {", ".join(f"features.{n} AS {n}" for n in names)}
+  FROM {PREDICTIONS_TABLE}
+  WHERE dt IN {_in_list(dts)}
+)
 SELECT
-  dt,
-  CASE WHEN NOT ({_valid_event()}) THEN 'bad'
-       WHEN COALESCE(synthetic, FALSE) THEN 'synthetic'
-       ELSE 'event' END AS kind,
-  api_version,
-  model_version,
-  threshold,
-  decision,
-  confidence,
-  {score_bin()} AS score_bin,
-  {_margin()} < {UNCERTAIN_MARGIN!r} AS uncertain,
-  ARRAY_TO_STRING(warnings, CHR(10)) AS warnings_text,
+  {keys},
+  {", ".join(_PREDICTION_KEYS)},
+  CASE {feature} END AS feature,
+  CASE {value} END AS value,
   COUNT(*) AS events,
   SUM(probability) AS probability_sum
-FROM {PREDICTIONS_TABLE}
-WHERE dt IN {_in_list(dts)}
-GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
+FROM rows
+GROUP BY GROUPING SETS ({sets})
 """
-    return Query("drift_predictions", sql.strip(), dts)
+    return Query("drift_counts", sql.strip(), dts)
 
 
-def _feature_rows() -> str:
-    rows = [f"({literal(api)}, {literal(f.name)})" for api in API_VERSIONS for f in SPECS[api].features]
-    return "(VALUES " + ", ".join(rows) + ") AS f(api_version, feature)"
-
-
-def _feature_value() -> str:
-    names = sorted({f.name for spec in SPECS.values() for f in spec.features})
-    cases = " ".join(f'WHEN {literal(n)} THEN CAST(p.features."{n}" AS VARCHAR)' for n in names)
-    return f"CASE f.feature {cases} END"
-
-
-def drift_values(hours: Sequence[datetime]) -> Query:
-    """Per hour and model, how often each raw value of each feature occurred (NULL: missing).
-
-    Values come back as text (numbers, ``true``/``false``, categories); the library bins them
-    with each model version's own reference edges, so one query serves every model version.
-    """
-    dts = tuple(dt_of(h) for h in hours)
-    sql = f"""
-SELECT
-  p.dt,
-  p.api_version,
-  p.model_version,
-  f.feature,
-  {_feature_value()} AS value,
-  COUNT(*) AS events
-FROM {PREDICTIONS_TABLE} AS p
-CROSS JOIN {_feature_rows()}
-WHERE p.dt IN {_in_list(dts)}
-  AND p.api_version = f.api_version
-  AND {_valid_event("p")}
-  AND {_not_synthetic("p")}
-GROUP BY 1, 2, 3, 4, 5
-"""
-    return Query("drift_values", sql.strip(), dts)
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 # Evaluation --------------------------------------------------------------------------------
@@ -166,9 +159,9 @@ def _edges_case(column: str, edges: Sequence[int], labels: Sequence[str]) -> str
 def _segment_field(family: str) -> str:
     """The row's field of a segment family, by API version (v1 and v2 name them differently)."""
     cases = " ".join(
-        f'WHEN {literal(api)} THEN e.features."{SEGMENT_FIELDS[api][family]}"' for api in API_VERSIONS
+        f'WHEN {literal(api)} THEN features."{SEGMENT_FIELDS[api][family]}"' for api in API_VERSIONS
     )
-    return f"CASE e.api_version {cases} END"
+    return f"CASE api_version {cases} END"
 
 
 def _segment_label(family: str) -> str:
@@ -191,28 +184,53 @@ def evaluation_cube(hours: Sequence[datetime], start: datetime, end: datetime) -
     (segment family, segment, score bin, served decision, p >= threshold, label) with the sum
     and sum of squares of the probability. ``family = 'all'`` rows are the whole group at
     ``FINE_SCORE_BINS`` bins; segment rows use ``SEGMENT_SCORE_BINS``.
+
+    The same scan also counts what was read (``part = 'read_counts'``, one row): bad lines,
+    synthetic events and the window's rows before the dedupe (``evaluation.cube.split_rows``).
     """
     dts = tuple(dt_of(h) for h in hours)
     first, stop = start.strftime("%Y-%m-%dT%H:%M:%S"), end.strftime("%Y-%m-%dT%H:%M:%S")
-    families = ", ".join(f"({literal(f)})" for f in ("all", *SEGMENTS))
-    segment = " ".join(f"WHEN {literal(f)} THEN {_segment_label(f)}" for f in SEGMENTS)
-    fine = f"LEAST(CAST(FLOOR(e.probability * {FINE_SCORE_BINS}) AS BIGINT), {FINE_SCORE_BINS - 1})"
+    fine = f"LEAST(CAST(FLOOR(probability * {FINE_SCORE_BINS}) AS BIGINT), {FINE_SCORE_BINS - 1})"
     ratio = FINE_SCORE_BINS // SEGMENT_SCORE_BINS
     coarse = (
-        f"LEAST(CAST(FLOOR(e.probability * {SEGMENT_SCORE_BINS}) AS BIGINT), {SEGMENT_SCORE_BINS - 1})"
+        f"LEAST(CAST(FLOOR(probability * {SEGMENT_SCORE_BINS}) AS BIGINT), {SEGMENT_SCORE_BINS - 1})"
         f" * {ratio}"
     )
+    # Segment labels are computed while reading, so only they (not the feature struct) travel
+    # through the dedupe and the join; the cube is one GROUPING SETS aggregate (the whole group
+    # at fine bins plus one set per segment family at coarse bins), not a copy of every row
+    # per family.
+    labels = ",\n         ".join(f"{_segment_label(f)} AS {_quoted('segment_' + f)}" for f in SEGMENTS)
+    keys = "e.api_version, e.model_version, e.threshold"
+    outcome_keys = "e.served_yes, e.above, e.label"
+    sets = ", ".join(
+        [
+            f"({keys}, e.fine_bin, {outcome_keys})",
+            *(f"({keys}, e.{_quoted('segment_' + f)}, e.coarse_bin, {outcome_keys})" for f in SEGMENTS),
+        ]
+    )
+    family = " ".join(f"WHEN GROUPING(e.{_quoted('segment_' + f)}) = 0 THEN {literal(f)}" for f in SEGMENTS)
+    segment = " ".join(
+        f"WHEN GROUPING(e.{_quoted('segment_' + f)}) = 0 THEN e.{_quoted('segment_' + f)}" for f in SEGMENTS
+    )
     sql = f"""
-WITH events AS (
-  SELECT prediction_id, timestamp, customer_ref, api_version, model_version, probability, threshold,
-         decision, features,
-         ROW_NUMBER() OVER (PARTITION BY prediction_id ORDER BY timestamp, request_id) AS copy
+WITH scanned AS (
+  SELECT prediction_id, timestamp, request_id, customer_ref, api_version, model_version, probability,
+         threshold, decision = 'yes' AS served_yes, probability >= threshold AS above,
+         {fine} AS fine_bin, {coarse} AS coarse_bin,
+         {labels},
+         CASE WHEN NOT ({_valid_event()}) THEN 'bad'
+              WHEN COALESCE(synthetic, FALSE) THEN 'synthetic'
+              WHEN SUBSTR(timestamp, 1, 19) >= {literal(first)} AND SUBSTR(timestamp, 1, 19) < {literal(stop)}
+              THEN 'event'
+              ELSE 'outside' END AS kind
   FROM {PREDICTIONS_TABLE}
   WHERE dt IN {_in_list(dts)}
-    AND {_valid_event()}
-    AND {_not_synthetic()}
-    AND SUBSTR(timestamp, 1, 19) >= {literal(first)}
-    AND SUBSTR(timestamp, 1, 19) < {literal(stop)}
+),
+events AS (
+  SELECT *, ROW_NUMBER() OVER (PARTITION BY prediction_id ORDER BY timestamp, request_id) AS copy
+  FROM scanned
+  WHERE kind = 'event'
 ),
 unique_events AS (
   SELECT * FROM events WHERE copy = 1
@@ -258,46 +276,35 @@ labelled AS (
   FROM unique_events AS e
   LEFT JOIN id_matched AS i ON i.prediction_id = e.prediction_id
   LEFT JOIN customer_matched AS c ON c.prediction_id = e.prediction_id AND c.rank = 1
+),
+cells AS (
+  SELECT
+    e.api_version,
+    e.model_version,
+    e.threshold,
+    CASE {family} ELSE 'all' END AS family,
+    CASE {segment} ELSE '' END AS segment,
+    CASE WHEN GROUPING(e.fine_bin) = 0 THEN e.fine_bin ELSE e.coarse_bin END AS score_bin,
+    e.served_yes,
+    e.above,
+    e.label,
+    COUNT(*) AS events,
+    SUM(e.by_customer) AS by_customer,
+    SUM(e.probability) AS probability_sum,
+    SUM(e.probability * e.probability) AS probability_squares
+  FROM labelled AS e
+  GROUP BY GROUPING SETS ({sets})
 )
-SELECT
-  e.api_version,
-  e.model_version,
-  e.threshold,
-  s.family,
-  CASE s.family WHEN 'all' THEN '' {segment} END AS segment,
-  CASE s.family WHEN 'all' THEN {fine} ELSE {coarse} END AS score_bin,
-  e.decision = 'yes' AS served_yes,
-  e.probability >= e.threshold AS above,
-  e.label,
-  COUNT(*) AS events,
-  SUM(e.by_customer) AS by_customer,
-  SUM(e.probability) AS probability_sum,
-  SUM(e.probability * e.probability) AS probability_squares
-FROM labelled AS e
-CROSS JOIN (VALUES {families}) AS s(family)
-GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
+SELECT 'cube' AS part, cells.*,
+       CAST(NULL AS BIGINT) AS bad_lines, CAST(NULL AS BIGINT) AS synthetic_events,
+       CAST(NULL AS BIGINT) AS window_rows
+FROM cells
+UNION ALL
+SELECT 'read_counts', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       COUNT_IF(kind = 'bad'), COUNT_IF(kind = 'synthetic'), COUNT_IF(kind = 'event')
+FROM scanned
 """
     return Query("evaluation_cube", sql.strip(), dts, reads_outcomes=True)
-
-
-def window_read_counts(hours: Sequence[datetime], start: datetime, end: datetime) -> Query:
-    """What the evaluation read for one window: bad lines, synthetic events, duplicate copies."""
-    dts = tuple(dt_of(h) for h in hours)
-    first, stop = start.strftime("%Y-%m-%dT%H:%M:%S"), end.strftime("%Y-%m-%dT%H:%M:%S")
-    inside = (
-        f"({_valid_event()}) AND {_not_synthetic()} "
-        f"AND SUBSTR(timestamp, 1, 19) >= {literal(first)} AND SUBSTR(timestamp, 1, 19) < {literal(stop)}"
-    )
-    sql = f"""
-SELECT
-  COUNT(*) FILTER (WHERE NOT ({_valid_event()})) AS bad_lines,
-  COUNT(*) FILTER (WHERE ({_valid_event()}) AND COALESCE(synthetic, FALSE)) AS synthetic_events,
-  COUNT(*) FILTER (WHERE {inside}) AS window_rows,
-  COUNT(DISTINCT CASE WHEN {inside} THEN prediction_id END) AS window_events
-FROM {PREDICTIONS_TABLE}
-WHERE dt IN {_in_list(dts)}
-"""
-    return Query("window_read_counts", sql.strip(), dts)
 
 
 def outcome_files() -> Query:
@@ -344,10 +351,8 @@ FROM by_customer CROSS JOIN files
 def all_queries_for_parsing(hours: Sequence[datetime], start: datetime, end: datetime) -> list[Query]:
     """Every query shape the jobs generate (the Trino parse test walks these)."""
     return [
-        drift_predictions(hours),
-        drift_values(hours),
+        drift_counts(hours),
         evaluation_cube(hours, start, end),
-        window_read_counts(hours, start, end),
         outcome_files(),
         outcome_summary(start.strftime("%Y-%m-%d")),
     ]
