@@ -163,6 +163,25 @@ RATIOS: list[tuple[str, float, RatioFigure]] = [
 ]
 
 
+def _job_x_floor(results: dict[str, Any], job: str) -> float | None:
+    rows = _get(results, "jobs", "rows") or []
+    return next((float(r["x_floor"]) for r in rows if r["name"].startswith(job)), None)
+
+
+def _job_memory(results: dict[str, Any], job: str) -> float | None:
+    rows = _get(results, "jobs", "memory") or []
+    return next((float(r["ratio"]) for r in rows if r["name"].startswith(job)), None)
+
+
+# Issue 13's job targets (at the largest size the run measured), printed with the ratios.
+RATIOS += [
+    ("drift job / gzip -dc | wc -l floor (largest archive)", 2.0, lambda r: _job_x_floor(r, "drift")),
+    ("evaluation job / floor (largest archive)", 3.0, lambda r: _job_x_floor(r, "evaluation")),
+    ("drift job peak RSS, 10M / 1M events (flat)", 1.25, lambda r: _job_memory(r, "drift")),
+    ("evaluation job peak RSS, 10M / 1M events (flat)", 1.25, lambda r: _job_memory(r, "evaluation")),
+]
+
+
 def ratios(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Every issue-14 ratio this run measured, beside its target (``met`` None: not measured)."""
     found = []
@@ -315,6 +334,19 @@ def _trees_lines(trees: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _jobs_lines(jobs: dict[str, Any]) -> list[str]:
+    lines = ["Monitoring jobs (DuckDB), each in its own process, against `gzip -dc | wc -l` (the floor)"]
+    for n, result in jobs["sizes"].items():
+        for row in result["rows"]:
+            lines.append(
+                f"  {row['name']}: {row['seconds']} s = {row['x_floor']}x floor "
+                f"({result['floor_s'] if 'floor_s' in result else '-'} s), peak RSS {row['peak_rss_mib']} MiB"
+            )
+    for row in jobs.get("memory") or []:
+        lines.append(f"  {row['name']}: {row['ratio']}x")
+    return lines
+
+
 def render(results: dict[str, Any]) -> str:
     """The whole run as plain text."""
     m = results["machine"]
@@ -330,6 +362,7 @@ def render(results: dict[str, Any]) -> str:
         "cold_start": _cold_lines,
         "load_test": _load_lines,
         "drift": _drift_lines,
+        "jobs": _jobs_lines,
         "size": _size_lines,
     }
     for name, renderer in renderers.items():
@@ -347,7 +380,7 @@ def render(results: dict[str, Any]) -> str:
         measured = f"{_num(t['measured'], 2)} {t['unit']}"
         lines.append(f"  [{mark:^12}] {t['target']}: {measured} (limit {_num(t['limit'], 1)})")
     lines.append("")
-    lines.append("Ratios (issue 14), each within this run: measured / target")
+    lines.append("Ratios (issues 13 and 14), each within this run: measured / target")
     for t in results.get("ratios") or ratios(results):
         mark = {True: "met", False: "NOT MET", None: "not measured"}[t["met"]]
         lines.append(f"  [{mark:^12}] {t['target']}: {_num(t['measured'], 2)}x (target <= {t['limit']}x)")

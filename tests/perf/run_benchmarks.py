@@ -206,11 +206,29 @@ def bench_load(bundles: BenchBundles, plan: Plan) -> dict[str, Any]:
     return run_load_test(bundles.registry_location, requests, plan.load_clients, plan.load_seconds)
 
 
-def bench_drift(bundles: BenchBundles, plan: Plan) -> dict[str, Any]:
+def bench_jobs(bundles: BenchBundles, plan: Plan) -> dict[str, Any]:
+    """Issue 13: the drift and evaluation jobs (DuckDB) over generated archives with outcomes, each
+    as a multiple of the `gzip -dc | wc -l` floor over the same objects, and their peak RSS; at
+    1M and 10M events in a full run, so memory can be judged flat across sizes."""
+    from tests.perf import jobs_bench
+
     if not drift_job.available():
-        return {"skipped": "propensity.drift.bench does not exist yet"}
-    progress(f"drift job over {plan.drift_events:,} events")
-    return drift_job.run_drift_benchmark(plan.drift_events)
+        return {"skipped": "DuckDB (the local engine) is not installed"}
+    sizes = (
+        (plan.drift_events, 10 * plan.drift_events)
+        if plan.drift_events >= 1_000_000
+        else (plan.drift_events,)
+    )
+    results: dict[int, dict[str, Any]] = {}
+    for n in sizes:
+        progress(f"monitoring jobs over {n:,} events (generated once, cached under .cache/jobs-bench/)")
+        results[n] = jobs_bench.run_jobs_benchmark(n)
+    largest = results[max(results)]
+    return {
+        "sizes": {str(n): r for n, r in results.items()},
+        "rows": largest["rows"],
+        "memory": jobs_bench.memory_rows(results),
+    }
 
 
 def bench_size(bundles: BenchBundles, plan: Plan) -> dict[str, Any]:
@@ -233,7 +251,7 @@ def bench_backtest(bundles: BenchBundles, plan: Plan) -> dict[str, Any]:
     """Issue 12: a 10-month rolling-origin backtest of the committed v1 config (target < 5 min)."""
     from tests.perf import backtest_bench
 
-    months = 10 if plan.rounds >= 10 else 2  # --quick: 2 months, enough to see the harness work
+    months = 10 if plan.rounds >= 10 else 1  # --quick and the smoke test: one month
     progress(f"backtest: {months} months (trains {months} models)")
     return backtest_bench.run_backtest_benchmark(months=months, jobs=2)
 
@@ -245,7 +263,7 @@ BENCHMARKS: dict[str, Callable[[BenchBundles, Plan], dict[str, Any]]] = {
     "trees": bench_trees,
     "cold_start": bench_cold_start,
     "load_test": bench_load,
-    "drift": bench_drift,
+    "jobs": bench_jobs,
     "size": bench_size,
     "backtest": bench_backtest,
 }

@@ -103,15 +103,17 @@ def test_load_test_has_no_errors_and_archives_every_event(results):
     assert load["server_tracebacks"] == 0
 
 
-def test_drift_section_runs_the_drift_capability_benchmark(results):
-    # Given the drift capability's benchmark exists
-    pytest.importorskip("propensity.drift.bench")
+def test_jobs_section_times_both_jobs_against_the_floor(results):
+    # Given the jobs section over a tiny generated archive
+    jobs = results["jobs"]
+    (only,) = jobs["sizes"].values()
+    assert only["n_events"] == TINY.drift_events
 
-    # Then the drift section ran it on the events asked for, in a process of its own
-    drift = results["drift"]
-    assert drift["n_events"] == TINY.drift_events
-    assert drift["process_peak_rss_mib"] > 0
-    assert drift["figures"]
+    # Then both jobs ran in processes of their own, each timed against the same floor
+    assert {row["name"].split()[0] for row in jobs["rows"]} == {"drift", "evaluation"}
+    for row in jobs["rows"]:
+        assert row["x_floor"] > 0 and row["peak_rss_mib"] > 0
+        assert row["met"] in (True, False)
 
 
 def test_shipped_size_adds_up(results):
@@ -130,11 +132,11 @@ def test_report_shows_every_section_and_target(results):
     text = render(results)
 
     # Then each section and every target line appears
-    for title in ("Warm latency", "Cold start", "Load test", "drift", "Shipped size", "Targets"):
+    for title in ("Warm latency", "Cold start", "Load test", "Monitoring jobs", "Shipped size", "Targets"):
         assert title.lower() in text.lower()
     assert text.count("limit") == len(targets(results))
     # And issue 14's ratios, each beside its target
-    assert "Ratios (issue 14)" in text
+    assert "Ratios (issues 13 and 14)" in text
     assert text.count("x (target <=") == len(RATIOS)
 
 
