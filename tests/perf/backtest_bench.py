@@ -40,8 +40,8 @@ def run_backtest_benchmark(
         completed = subprocess.run(
             [
                 sys.executable,
-                "-m",
-                "propensity.cli",
+                "-c",  # not `-m propensity.cli`: as __main__ it would not see the commands' registrations
+                "import sys; from propensity.cli import main; sys.exit(main())",
                 "backtest",
                 "--api",
                 api,

@@ -86,16 +86,21 @@ class LocalServer:
 
     def wait_ready(self, timeout_s: float = 120) -> None:
         deadline = time.monotonic() + timeout_s
+        last = "no answer"
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the local server exited early:\n{self.log_tail()}")
             try:
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                answer = httpx.get(f"{self.url}/health", timeout=2)
+                if answer.status_code == 200:
                     return
-            except httpx.HTTPError:
-                pass
+                last = f"{answer.status_code} {answer.text[:500]}"
+            except httpx.HTTPError as error:
+                last = f"{type(error).__name__}: {error}"
             time.sleep(0.2)
-        raise RuntimeError(f"the local server was not healthy within {timeout_s:.0f}s:\n{self.log_tail()}")
+        raise RuntimeError(
+            f"the local server was not healthy within {timeout_s:.0f}s (last /health: {last}):\n{self.log_tail()}"
+        )
 
     def stop(self) -> int | None:
         if self.process.poll() is None:

@@ -126,3 +126,25 @@ def test_compiled_checks_the_matrix_shape(bundles):
         compiled.raw_score(np.zeros((2, 3)))
     with pytest.raises(ValueError, match="columns"):
         compiled.raw_score(np.zeros((1, 3)))
+
+
+def test_nan_against_the_rest_splits_at_an_infinite_threshold_route_nan_right_in_batches():
+    # Given scikit-learn's "NaN vs the rest" split: threshold +inf, NaN goes right (a v2
+    # feature with missing values, days_since_previous_contact, trains such nodes)
+    rng = np.random.default_rng(3)
+    ensemble = _complete_tree(3, 4, rng)
+    internal = ensemble.threshold != np.inf
+    threshold = ensemble.threshold.copy()
+    threshold[0] = np.inf  # the root: non-NaN left, NaN right
+    missing_left = ensemble.missing_left.copy()
+    missing_left[0] = False
+    ensemble = dataclasses.replace(ensemble, threshold=threshold, missing_left=missing_left)
+    assert internal[0]
+    x = rng.normal(size=(600, 4))
+    x[rng.random(x.shape) < 0.3] = np.nan
+
+    # Then the batch layout and the one-row layout give the walk's answers exactly
+    compiled = CompiledEnsemble.compile(ensemble)
+    assert np.array_equal(compiled.raw_score(x), ensemble.raw_score(x))
+    for row in x[:50]:
+        assert np.array_equal(compiled.raw_score(row[None, :]), ensemble.raw_score(row[None, :]))

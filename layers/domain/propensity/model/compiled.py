@@ -24,9 +24,9 @@ table row), one ``take`` and one AND-``reduce`` over the features give each tree
 (level by level, entry ``e``'s children at ``2e`` and ``2e + 1`` of the next level; a leaf
 above the last level is repeated down to it). Each row's answers to the ensemble's distinct
 (column, threshold) tests are computed once, in one gather and one comparison (a few hundred
-tests for thousands of nodes); NaN routing is folded in by widening the row to
-``[x with NaN -> -inf, x with NaN -> +inf]`` (a node whose missing values go left reads the
-first copy). A level then costs a gather of the test's id, a row offset, a gather of the
+tests for thousands of nodes); a NaN goes the way its node records (tests are distinct by
+column, threshold and that way), which also covers scikit-learn's "NaN against the rest"
+splits at a +inf threshold. A level then costs a gather of the test's id, a row offset, a gather of the
 answer and the step to the child. Rows are scored in chunks that keep the temporaries in
 the CPU cache.
 """
@@ -62,8 +62,9 @@ class _Walk:
     # Per level L, trees * 2**L entries: entry ``tree * 2**L + p`` is position p of that
     # tree; its children are entries ``2 * e`` and ``2 * e + 1`` of level L + 1.
     tests: tuple[Index, ...]
-    test_column: Index  # column of the widened row each distinct test reads
+    test_column: Index  # column of the row each distinct test reads
     test_threshold: Floats  # go right when that column is > this
+    test_nan_right: npt.NDArray[np.bool_]  # and where a NaN goes (right when True)
     leaf_values: Floats  # level ``depth``: trees * 2**depth leaves
 
 
@@ -172,10 +173,12 @@ def _walk(ensemble: TreeEnsemble) -> _Walk:
         # children of entry e at 2e (left) and 2e + 1 (right); leaves point to themselves
         nodes = np.stack([ensemble.left[nodes], ensemble.right[nodes]], axis=1).ravel().astype(np.intp)
     assert nodes.size == ensemble.roots.size * 2**ensemble.depth
+    widened = unique.real.astype(np.intp)
     return _Walk(
         tests=tuple(tests),
-        test_column=unique.real.astype(np.intp),
+        test_column=widened % ensemble.n_features,
         test_threshold=np.ascontiguousarray(unique.imag),
+        test_nan_right=widened >= ensemble.n_features,
         leaf_values=ensemble.value[nodes],
     )
 
@@ -210,10 +213,8 @@ class CompiledEnsemble(TreeEnsemble):
             raise ValueError(f"expected a matrix with {self.n_features} columns, got shape {x.shape}")
         if x.shape[0] == 1 and self._bits is not None:
             return self._score_one(self._bits, x[0])
-        missing = np.isnan(x)
-        widened = np.concatenate([np.where(missing, -np.inf, x), np.where(missing, np.inf, x)], axis=1)
         return np.concatenate(
-            [self._score_rows(walk, widened[i : i + CHUNK_ROWS]) for i in range(0, len(widened), CHUNK_ROWS)]
+            [self._score_rows(walk, x[i : i + CHUNK_ROWS]) for i in range(0, len(x), CHUNK_ROWS)]
         )
 
     def _score_one(self, bits: _BitVectors, row: Floats) -> Floats:
@@ -232,8 +233,15 @@ class CompiledEnsemble(TreeEnsemble):
         return score
 
     def _score_rows(self, walk: _Walk, rows: Floats) -> Floats:
-        # answers[r * tests + k]: does row r go right at distinct test k
-        answers = (rows.take(walk.test_column, axis=1) > walk.test_threshold).ravel()
+        # answers[r * tests + k]: does row r go right at distinct test k. A NaN goes where the
+        # node says, also at +inf thresholds (scikit-learn's "NaN vs the rest" splits), which a
+        # NaN -> +inf substitution would get wrong.
+        values = rows.take(walk.test_column, axis=1)
+        answers = values > walk.test_threshold
+        missing = np.isnan(values)
+        if missing.any():
+            answers |= missing & walk.test_nan_right
+        answers = answers.ravel()
         row_start = (np.arange(rows.shape[0], dtype=np.intp) * walk.test_column.size)[:, None]
         test = np.add(walk.tests[0], row_start)  # level 0: the roots' tests, row after row
         position = np.broadcast_to(np.arange(self.roots.size, dtype=np.intp), test.shape).copy()
