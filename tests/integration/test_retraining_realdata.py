@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from propensity.archive.store import LocalArchiveStore
+from propensity.gate.record import latest_verdict
 from propensity.gate.run import run_gate
 from propensity.policy.gate import GateThresholds
 from propensity.registry.registry import Registry
@@ -128,7 +129,10 @@ def test_retrain_on_production_outcomes_beats_the_static_champion(bank_data, tmp
     assert registry.alias("v1", "challenger") == outcome.version
     manifest = registry.manifest("v1", outcome.version)
     assert manifest.training.production_rows == replayed
-    assert manifest.validation[-1].passed
+    # the verdict lives in a sealed gate record beside the immutable manifest, judged against
+    # the champion it replaces
+    verdict = latest_verdict(registry, "v1", outcome.version, against=static.manifest.model_version)
+    assert verdict is not None and verdict.passed
 
     # recalibration only: same trees, intercept refitted on the latest month: bias shrinks
     recalibrated = retrain(
