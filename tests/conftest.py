@@ -100,6 +100,8 @@ def _fresh_observability():
     metrics.clear_metrics()
     logger.clear_state()
     cold_start.reset_cold_start_flag()
+    level = logger.log_level  # an in-process CLI run (``evaluate``) quiets the logger for its terminal
     yield
     metrics.clear_metrics()
     logger.clear_state()
+    logger.setLevel(level)

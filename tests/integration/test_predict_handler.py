@@ -137,10 +137,6 @@ def log_output() -> Iterator[io.StringIO]:
     logger.registered_handler.setStream(previous)  # type: ignore[attr-defined]
 
 
-@pytest.mark.xfail(
-    reason="known failure on main after merging this wave: order-dependent log capture: passes alone, fails after other handler tests in the full run (Powertools logger state); not yet fixed",
-    strict=False,
-)
 def test_logs_carry_the_api_gateway_request_id_as_correlation_id(v1_function, log_output):
     # Given an invalid request (the service logs why it refused it)
     event = api_gateway_event("POST", "/v1/predict", v1_body(age=7), request_id="req-corr-42")
