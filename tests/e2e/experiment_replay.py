@@ -205,15 +205,21 @@ def run_replay(dataset: BankDataset, workdir: Path, plan: Plan | None = None, pr
     outcome_day: dict[str, date] = {}
     dropped: set[str] = set()
     stopped_at: datetime | None = None
-    for week in range(plan.weeks):
+    # Traffic for ``weeks`` weeks, then outcome-only weeks until the last outcome is known: the
+    # test is sized in customers with outcomes, and those keep arriving after the data runs out.
+    for week in range(plan.weeks + -(-(plan.max_delay_days + 1) // 7)):
         first, last = week * per_week, min(rows, (week + 1) * per_week)
-        if first >= last:
-            break
-        staging_before = {e.prediction_id for e in _staged(workdir / "staging")}
-        ids, arms = _post_rows(client, records[first:last], first, plan.batch_size)
-        staged = {
-            e.prediction_id: e for e in _staged(workdir / "staging") if e.prediction_id not in staging_before
-        }
+        ids: list[str] = []
+        arms: set[str] = set()
+        staged: dict[str, PredictionEvent] = {}
+        if first < last:
+            staging_before = {e.prediction_id for e in _staged(workdir / "staging")}
+            ids, arms = _post_rows(client, records[first:last], first, plan.batch_size)
+            staged = {
+                e.prediction_id: e
+                for e in _staged(workdir / "staging")
+                if e.prediction_id not in staging_before
+            }
         week_events = []
         for k, pid in enumerate(ids):
             index = first + k
@@ -257,14 +263,17 @@ def run_replay(dataset: BankDataset, workdir: Path, plan: Plan | None = None, pr
             _run(["experiment", "stop", "--api", "v2", "--registry", str(registry_dir), "--now", week_end.isoformat(),
                   "--reason", "pre-registered test decided", "--decision", decided.removeprefix("decision: ")])  # fmt: skip
             time.sleep(2.5)  # the running app notices the stop at its next registry poll
+        if len(dropped) == len(written) and first >= last:
+            break  # every outcome is known
     # All remaining outcomes arrive, then the report.
     final_day = (plan.start + timedelta(weeks=plan.weeks, days=plan.max_delay_days + 1)).date()
     rest = [(e, i) for e, i in written if e.prediction_id not in dropped]
     _drop_labels(workdir, "outcomes-final.jsonl", _label_rows(rest, late.target, outcome_day), archive_dir)
     if stopped_at is None:
-        stopped_at = plan.start + timedelta(weeks=plan.weeks)
+        # Every outcome is in and the test never decided: stop without a decision.
+        stopped_at = datetime.combine(final_day, datetime.min.time(), UTC)
         _run(["experiment", "stop", "--api", "v2", "--registry", str(registry_dir), "--now", stopped_at.isoformat(),
-              "--reason", "horizon reached"])  # fmt: skip
+              "--reason", "every outcome known, test not decided"])  # fmt: skip
         time.sleep(2.5)
     _, after = _post_rows(client, records[:200], 10**6, plan.batch_size)  # traffic after the stop
     result.after_stop_arms = after
