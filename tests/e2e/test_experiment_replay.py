@@ -29,10 +29,6 @@ def test_every_replayed_customer_was_served_by_its_arm_and_judged_on_outcomes(re
     assert not any("fallback" in note for note in replay.analysis["notes"])
 
 
-@pytest.mark.xfail(
-    reason="known failure on main after merging this wave: issue 12 merge: fails with the date-free committed training configs; not yet diagnosed",
-    strict=False,
-)
 def test_the_pre_registered_test_decides_and_the_stop_returns_traffic_to_the_champion(replay):
     assert "MDE" in replay.start_output and "POLICY OVERRIDE" in replay.start_output
     assert replay.decided_week is not None
