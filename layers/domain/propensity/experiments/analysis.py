@@ -21,15 +21,16 @@ known outcome; the counts say how many are still waiting.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel
 
-from propensity.archive.hours import floor_hour
+from propensity.archive.hours import floor_hour, hours_between
 from propensity.archive.reader import ReadStats, iter_window_events
 from propensity.archive.store import ArchiveStore
 from propensity.constants import ExperimentArm
@@ -41,6 +42,9 @@ from propensity.experiments.sequential import Look, look
 from propensity.gate.bootstrap import Ranked
 from propensity.labels.outcomes import OutcomeBook, precedence
 from propensity.monitoring.metrics import roc_auc
+
+if TYPE_CHECKING:
+    from propensity.query.engine import Engine
 
 ARMS: Final[tuple[ExperimentArm, ...]] = ("champion", "challenger")
 DEFAULT_RESAMPLES: Final[int] = 1000
@@ -110,21 +114,87 @@ class _Pending:
     outcome: Any = None
 
 
+@dataclass(frozen=True)
+class Served:
+    """One archived answer of the experiment: what the analysis needs of a PredictionEvent."""
+
+    prediction_id: str
+    customer_ref: str | None
+    timestamp: datetime
+    probability: float
+    decision: bool
+    arm: ExperimentArm | None
+    model_version: str
+    synthetic: bool
+    fallback: bool
+
+
+def _read_with_python(store: ArchiveStore, record: Any, start: datetime, end: datetime) -> Iterator[Served]:
+    """Every event of the window parsed and validated in Python, the experiment's kept."""
+    for event in iter_window_events(store, start, end, ReadStats()):
+        if event.experiment != record.experiment_id or event.api_version != record.api_version:
+            continue
+        yield Served(
+            prediction_id=event.prediction_id,
+            customer_ref=event.customer_ref,
+            timestamp=as_utc(event.timestamp),
+            probability=event.probability,
+            decision=event.decision == "yes",
+            arm=event.arm,
+            model_version=event.model_version,
+            synthetic=event.synthetic,
+            fallback=FALLBACK_WARNING in event.warnings,
+        )
+
+
+def _read_with_engine(engine: Engine, record: Any, start: datetime, end: datetime) -> Iterator[Served]:
+    """The experiment's events selected by the query engine (DuckDB locally, Athena in AWS)."""
+    from propensity.query.experiment_sql import experiment_rows
+
+    hours = hours_between(start, end)
+    query = experiment_rows(hours, record.experiment_id, record.api_version, FALLBACK_WARNING)
+    for row in engine.run(query):
+        arm = row["arm"]
+        yield Served(
+            prediction_id=str(row["prediction_id"]),
+            customer_ref=row["customer_ref"] or None,
+            timestamp=as_utc(datetime.fromisoformat(str(row["timestamp"]))),
+            probability=float(row["probability"]),
+            decision=row["decision"] == "yes",
+            arm=arm if arm in ARMS else None,
+            model_version=str(row["model_version"]),
+            synthetic=bool(row["synthetic"]),
+            fallback=bool(row["fallback"]),
+        )
+
+
 def load_rows(
-    store: ArchiveStore, experiment: Experiment, book: OutcomeBook, until: datetime
+    store: ArchiveStore,
+    experiment: Experiment,
+    book: OutcomeBook,
+    until: datetime,
+    engine: Engine | None = None,
 ) -> ExperimentRows:
-    """The experiment's predictions in the archive from its start to ``until`` (or its end)."""
+    """The experiment's predictions in the archive from its start to ``until`` (or its end).
+
+    Read through ``engine`` when one is given (one query, only the experiment's rows and the
+    columns used), else by the Python reader over ``store``; both give the same rows.
+    """
     record = experiment.record
     end = experiment.end.ended_at if experiment.end is not None else until
-    stats = ReadStats()
+    window = (floor_hour(record.started_at), floor_hour(end) + timedelta(hours=1))
+    source = (
+        _read_with_engine(engine, record, *window)
+        if engine is not None
+        else _read_with_python(store, record, *window)
+    )
+    # One order whatever the source (files, or an engine's unordered scan): the customers'
+    # cluster numbers, hence the bootstrap, depend on it.
+    served = sorted(source, key=lambda s: (s.timestamp, s.prediction_id, s.synthetic))
     pending: dict[str, _Pending] = {}
     result = ExperimentRows(experiment, {arm: ArmRows(arm) for arm in ARMS})
     expected = {"champion": record.champion_version, "challenger": record.challenger_version}
-    for event in iter_window_events(
-        store, floor_hour(record.started_at), floor_hour(end) + timedelta(hours=1), stats
-    ):
-        if event.experiment != record.experiment_id or event.api_version != record.api_version:
-            continue
+    for event in served:
         result.events_read += 1
         if event.synthetic:
             result.synthetic_skipped += 1
@@ -137,16 +207,15 @@ def load_rows(
             continue
         if event.model_version != expected[arm]:
             result.wrong_model += 1
-        fallback = FALLBACK_WARNING in event.warnings
         pending[event.prediction_id] = _Pending(
             arm=arm,
             model_version=event.model_version,
             customer_ref=event.customer_ref,
             customer_key=f"c:{event.customer_ref}" if event.customer_ref else f"p:{event.prediction_id}",
-            timestamp=as_utc(event.timestamp),
+            timestamp=event.timestamp,
             probability=event.probability,
-            decision=event.decision == "yes",
-            fallback=fallback,
+            decision=event.decision,
+            fallback=event.fallback,
             outcome=book.by_prediction.get(event.prediction_id),
         )
     _attach_customer_outcomes(pending, book)
@@ -370,11 +439,12 @@ def analyse(
     now: datetime | None = None,
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = BOOTSTRAP_SEED,
+    engine: Engine | None = None,
 ) -> ExperimentAnalysis:
-    """Everything ``experiment status`` and ``experiment report`` show."""
+    """Everything ``experiment status`` and ``experiment report`` show (``engine``: see ``load_rows``)."""
     as_of = now or datetime.now(UTC)
     record, design = experiment.record, experiment.record.design
-    data = load_rows(store, experiment, book, as_of)
+    data = load_rows(store, experiment, book, as_of, engine)
     cost, value = design.cost_per_call_eur, design.value_per_subscription_eur
     confidence = 1 - design.alpha
     versions = {"champion": record.champion_version, "challenger": record.challenger_version}
