@@ -1,7 +1,8 @@
 """An experiment judged on outcomes: per-arm figures, differences with intervals, the test.
 
 Rows are the experiment's PredictionEvents (``event.experiment`` is its id; synthetic traffic
-is left out), one per prediction id, joined with the ingested outcomes by prediction id or,
+is left out), read by the query engine (``propensity.query.experiment_sql``) or the Python
+archive reader, one per prediction id, joined with the ingested outcomes by prediction id or,
 failing that, by customer reference (the customer's latest prediction on or before the
 outcome date, as in ``propensity.evaluation.join``). Everything is computed on the rows with a
 known outcome; the counts say how many are still waiting.
