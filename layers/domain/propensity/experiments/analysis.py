@@ -25,6 +25,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from statistics import NormalDist
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import numpy as np
@@ -78,6 +79,7 @@ class ArmRows:
     decision: list[bool] = field(default_factory=list)
     label: list[int] = field(default_factory=list)
     known_day: list[int] = field(default_factory=list)  # date ordinal the outcome was known
+    served_day: list[int] = field(default_factory=list)  # date ordinal of the prediction
     fallback: int = 0
 
     def arrays(self) -> tuple[npt.NDArray[np.intp], Any, Any, Any, Any]:
@@ -226,6 +228,7 @@ def load_rows(
         arm_rows.customer_keys.append(row.customer_key)
         arm_rows.probability.append(row.probability)
         arm_rows.decision.append(row.decision)
+        arm_rows.served_day.append(row.timestamp.date().toordinal())
         known = row.outcome is not None
         arm_rows.label.append(int(row.outcome.subscribed) if known else -1)
         arm_rows.known_day.append(
@@ -292,6 +295,23 @@ class LookFigures(BaseModel):
     rejected: bool
 
 
+class WeekFigures(BaseModel):
+    """The primary metric of the customers served in one week of the experiment, outcomes so far.
+
+    A guardrail against a drifting effect, not a test: the interval is pointwise (normal, delta
+    method over customers), with no correction for reading several weeks."""
+
+    week: int
+    first_day: date
+    n_champion: int
+    n_challenger: int
+    champion: float | None
+    challenger: float | None
+    difference: float | None
+    low: float | None
+    high: float | None
+
+
 class ExperimentAnalysis(BaseModel):
     experiment: Experiment
     as_of: datetime
@@ -300,6 +320,7 @@ class ExperimentAnalysis(BaseModel):
     arms: dict[str, ArmFigures]
     differences: list[Difference]
     looks: list[LookFigures]
+    by_week_served: list[WeekFigures] = []
     test: LookFigures | None
     horizon_reached: bool
     verdict: Verdict
@@ -368,10 +389,21 @@ def _replicates(rows: ArmRows, cost: float, value: float, resamples: int, seed: 
     return {name: np.concatenate(values) if values else np.zeros(0) for name, values in out.items()}
 
 
-def _unit_sums(rows: ArmRows, metric: PrimaryMetric, cost: float, value: float, day: int) -> tuple[Any, Any]:
-    """Per labelled customer (by ``day``): the primary metric's numerator and denominator sums."""
+def _unit_sums(
+    rows: ArmRows,
+    metric: PrimaryMetric,
+    cost: float,
+    value: float,
+    day: int,
+    served: tuple[int, int] | None = None,
+) -> tuple[Any, Any]:
+    """Per labelled customer (by ``day``; of the rows served in ``[first, last)`` days if given):
+    the primary metric's numerator and denominator sums."""
     customer, _, d, label, known_day = rows.arrays()
     known = (label >= 0) & (known_day <= day)
+    if served is not None:
+        served_day = np.asarray(rows.served_day, dtype=np.int64)
+        known &= (served_day >= served[0]) & (served_day < served[1])
     if not known.any():
         return np.zeros(0), np.zeros(0)
     _, cluster = np.unique(customer[known], return_inverse=True)
@@ -432,6 +464,44 @@ def sequential_looks(data: ExperimentRows, until: date) -> list[LookFigures]:
     return looks
 
 
+def weekly_primary(data: ExperimentRows, as_of: date, confidence: float) -> list[WeekFigures]:
+    """``WeekFigures`` for every week from the start to the last prediction."""
+    design = data.experiment.record.design
+    cost, value = design.cost_per_call_eur, design.value_per_subscription_eur
+    served = [day for arm in data.arms.values() for day in arm.served_day]
+    if not served:
+        return []
+    first = data.experiment.record.started_at.date().toordinal()
+    z = float(NormalDist().inv_cdf(0.5 + confidence / 2))
+    weeks = []
+    for week in range((max(served) - first) // 7 + 1):
+        span = (first + 7 * week, first + 7 * (week + 1))
+        estimates = []
+        for arm in ARMS:
+            numerator, denominator = _unit_sums(
+                data.arms[arm], design.primary_metric, cost, value, as_of.toordinal(), span
+            )
+            estimates.append((numerator.size, *ratio_estimate(numerator, denominator)))
+        (n_a, est_a, var_a), (n_b, est_b, var_b) = estimates
+        finite = math.isfinite(est_a) and math.isfinite(est_b) and math.isfinite(var_a + var_b)
+        difference = est_b - est_a if finite else None
+        half = z * math.sqrt(var_a + var_b) if finite else None
+        weeks.append(
+            WeekFigures(
+                week=week + 1,
+                first_day=date.fromordinal(span[0]),
+                n_champion=n_a,
+                n_challenger=n_b,
+                champion=est_a if math.isfinite(est_a) else None,
+                challenger=est_b if math.isfinite(est_b) else None,
+                difference=difference,
+                low=None if difference is None or half is None else difference - half,
+                high=None if difference is None or half is None else difference + half,
+            )
+        )
+    return weeks
+
+
 def analyse(
     store: ArchiveStore,
     experiment: Experiment,
@@ -484,6 +554,7 @@ def analyse(
         arms={arm: figures for arm, figures in arms.items()},
         differences=differences,
         looks=looks,
+        by_week_served=weekly_primary(data, as_of.date(), confidence),
         test=final,
         horizon_reached=horizon,
         verdict=verdict,
