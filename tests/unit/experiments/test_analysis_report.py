@@ -8,7 +8,7 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from propensity.experiments.analysis import analyse
+from propensity.experiments.analysis import ArmRows, ExperimentRows, analyse, weekly_primary
 from propensity.experiments.report import render_html, summary_html
 from propensity.labels.outcomes import load_outcomes
 from tests.unit.experiments.synthetic import START, experiment, make_record, write_experiment
@@ -95,3 +95,44 @@ def test_the_monitoring_page_fragment_names_the_experiment_and_its_decision(stro
     fragment = summary_html(analysis)
     assert "v2-exp0000 (running)" in fragment and "net return per customer difference" in fragment
     assert "the challenger is better" in fragment
+
+
+def _arm(arm, week_subscribers):
+    """100 customers a week, 50 of them called; ``week_subscribers[w]`` of the called subscribe."""
+    rows = ArmRows(arm)
+    for week, subscribers in enumerate(week_subscribers):
+        day = START.date().toordinal() + 7 * week + 2
+        for c in range(100):
+            rows.customer_keys.append(f"c:{arm}-{week}-{c}")
+            rows.probability.append(0.5)
+            rows.decision.append(c < 50)
+            rows.label.append(int(c < subscribers))
+            rows.known_day.append(day + 10)
+            rows.served_day.append(day)
+    return rows
+
+
+def test_the_primary_metric_by_week_served_shows_an_effect_that_changes_sign():
+    record = make_record()
+    data = ExperimentRows(
+        experiment(record), {"champion": _arm("champion", [20, 5]), "challenger": _arm("challenger", [5, 20])}
+    )
+    weeks = weekly_primary(data, (START + timedelta(days=40)).date(), 0.95)
+    assert [w.week for w in weeks] == [1, 2]
+    assert [w.first_day for w in weeks] == [START.date(), START.date() + timedelta(days=7)]
+    # (20 x 120 - 50 x 5) / 100 = 21.5 EUR against (5 x 120 - 250) / 100 = 3.5 EUR
+    assert weeks[0].champion == pytest.approx(21.5) and weeks[0].challenger == pytest.approx(3.5)
+    assert weeks[0].difference == pytest.approx(-18.0) and weeks[1].difference == pytest.approx(18.0)
+    assert weeks[0].high < 0 < weeks[1].low
+    assert all(w.n_champion == w.n_challenger == 100 for w in weeks)
+    # outcomes not known yet are not counted
+    early = weekly_primary(data, (START + timedelta(days=12)).date(), 0.95)
+    assert early[0].n_champion == 100 and early[1].n_champion == 0 and early[1].difference is None
+
+
+def test_the_weeks_served_count_every_labelled_customer_once(strong):
+    analysis, _ = strong
+    weeks = analysis.by_week_served
+    assert sum(w.n_champion for w in weeks) == analysis.arms["champion"].labelled_customers
+    assert sum(w.n_challenger for w in weeks) == analysis.arms["challenger"].labelled_customers
+    assert "by week served" in render_html(analysis, plots=False)

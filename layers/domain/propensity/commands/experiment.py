@@ -152,7 +152,30 @@ def _analysis(args: argparse.Namespace) -> Any:
 
     experiment = lifecycle.find(open_registry(args.registry), args.api, args.experiment_id)
     store = open_archive(args.archive)
-    return analyse(store, experiment, load_outcomes(store), now=_time(args.now), resamples=args.resamples)
+    return analyse(
+        store,
+        experiment,
+        load_outcomes(store),
+        now=_time(args.now),
+        resamples=args.resamples,
+        engine=_engine(store),
+    )
+
+
+def _engine(store: Any) -> Any:
+    """The query engine the jobs use: DuckDB over a local archive; Athena over an S3 one when
+    ATHENA_WORKGROUP and GLUE_DATABASE are set, else None (the Python reader over S3)."""
+    import os
+
+    from propensity.archive.store import LocalArchiveStore
+    from propensity.query.factory import open_engine
+
+    if isinstance(store, LocalArchiveStore):
+        return open_engine(store.root)
+    workgroup, database = os.environ.get("ATHENA_WORKGROUP"), os.environ.get("GLUE_DATABASE")
+    if workgroup and database:
+        return open_engine(store.location, workgroup=workgroup, database=database)
+    return None
 
 
 def _number(value: float | None, digits: int = 3) -> str:

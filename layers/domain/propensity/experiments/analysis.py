@@ -1,7 +1,8 @@
 """An experiment judged on outcomes: per-arm figures, differences with intervals, the test.
 
 Rows are the experiment's PredictionEvents (``event.experiment`` is its id; synthetic traffic
-is left out), one per prediction id, joined with the ingested outcomes by prediction id or,
+is left out), read by the query engine (``propensity.query.experiment_sql``) or the Python
+archive reader, one per prediction id, joined with the ingested outcomes by prediction id or,
 failing that, by customer reference (the customer's latest prediction on or before the
 outcome date, as in ``propensity.evaluation.join``). Everything is computed on the rows with a
 known outcome; the counts say how many are still waiting.
@@ -21,15 +22,17 @@ known outcome; the counts say how many are still waiting.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Final, Literal
+from statistics import NormalDist
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel
 
-from propensity.archive.hours import floor_hour
+from propensity.archive.hours import floor_hour, hours_between
 from propensity.archive.reader import ReadStats, iter_window_events
 from propensity.archive.store import ArchiveStore
 from propensity.constants import ExperimentArm
@@ -41,6 +44,9 @@ from propensity.experiments.sequential import Look, look
 from propensity.gate.bootstrap import Ranked
 from propensity.labels.outcomes import OutcomeBook, precedence
 from propensity.monitoring.metrics import roc_auc
+
+if TYPE_CHECKING:
+    from propensity.query.engine import Engine
 
 ARMS: Final[tuple[ExperimentArm, ...]] = ("champion", "challenger")
 DEFAULT_RESAMPLES: Final[int] = 1000
@@ -73,6 +79,7 @@ class ArmRows:
     decision: list[bool] = field(default_factory=list)
     label: list[int] = field(default_factory=list)
     known_day: list[int] = field(default_factory=list)  # date ordinal the outcome was known
+    served_day: list[int] = field(default_factory=list)  # date ordinal of the prediction
     fallback: int = 0
 
     def arrays(self) -> tuple[npt.NDArray[np.intp], Any, Any, Any, Any]:
@@ -110,21 +117,87 @@ class _Pending:
     outcome: Any = None
 
 
+@dataclass(frozen=True)
+class Served:
+    """One archived answer of the experiment: what the analysis needs of a PredictionEvent."""
+
+    prediction_id: str
+    customer_ref: str | None
+    timestamp: datetime
+    probability: float
+    decision: bool
+    arm: ExperimentArm | None
+    model_version: str
+    synthetic: bool
+    fallback: bool
+
+
+def _read_with_python(store: ArchiveStore, record: Any, start: datetime, end: datetime) -> Iterator[Served]:
+    """Every event of the window parsed and validated in Python, the experiment's kept."""
+    for event in iter_window_events(store, start, end, ReadStats()):
+        if event.experiment != record.experiment_id or event.api_version != record.api_version:
+            continue
+        yield Served(
+            prediction_id=event.prediction_id,
+            customer_ref=event.customer_ref,
+            timestamp=as_utc(event.timestamp),
+            probability=event.probability,
+            decision=event.decision == "yes",
+            arm=event.arm,
+            model_version=event.model_version,
+            synthetic=event.synthetic,
+            fallback=FALLBACK_WARNING in event.warnings,
+        )
+
+
+def _read_with_engine(engine: Engine, record: Any, start: datetime, end: datetime) -> Iterator[Served]:
+    """The experiment's events selected by the query engine (DuckDB locally, Athena in AWS)."""
+    from propensity.query.experiment_sql import experiment_rows
+
+    hours = hours_between(start, end)
+    query = experiment_rows(hours, record.experiment_id, record.api_version, FALLBACK_WARNING)
+    for row in engine.run(query):
+        arm = row["arm"]
+        yield Served(
+            prediction_id=str(row["prediction_id"]),
+            customer_ref=row["customer_ref"] or None,
+            timestamp=as_utc(datetime.fromisoformat(str(row["timestamp"]))),
+            probability=float(row["probability"]),
+            decision=row["decision"] == "yes",
+            arm=arm if arm in ARMS else None,
+            model_version=str(row["model_version"]),
+            synthetic=bool(row["synthetic"]),
+            fallback=bool(row["fallback"]),
+        )
+
+
 def load_rows(
-    store: ArchiveStore, experiment: Experiment, book: OutcomeBook, until: datetime
+    store: ArchiveStore,
+    experiment: Experiment,
+    book: OutcomeBook,
+    until: datetime,
+    engine: Engine | None = None,
 ) -> ExperimentRows:
-    """The experiment's predictions in the archive from its start to ``until`` (or its end)."""
+    """The experiment's predictions in the archive from its start to ``until`` (or its end).
+
+    Read through ``engine`` when one is given (one query, only the experiment's rows and the
+    columns used), else by the Python reader over ``store``; both give the same rows.
+    """
     record = experiment.record
     end = experiment.end.ended_at if experiment.end is not None else until
-    stats = ReadStats()
+    window = (floor_hour(record.started_at), floor_hour(end) + timedelta(hours=1))
+    source = (
+        _read_with_engine(engine, record, *window)
+        if engine is not None
+        else _read_with_python(store, record, *window)
+    )
+    # One order whatever the source (files, or an engine's unordered scan): the customers'
+    # cluster numbers, hence the bootstrap, depend on it.
+    served = sorted(source, key=lambda s: (s.timestamp, s.prediction_id, s.synthetic))
     pending: dict[str, _Pending] = {}
     result = ExperimentRows(experiment, {arm: ArmRows(arm) for arm in ARMS})
     expected = {"champion": record.champion_version, "challenger": record.challenger_version}
-    for event in iter_window_events(
-        store, floor_hour(record.started_at), floor_hour(end) + timedelta(hours=1), stats
-    ):
-        if event.experiment != record.experiment_id or event.api_version != record.api_version:
-            continue
+    for event in served:
         result.events_read += 1
         if event.synthetic:
             result.synthetic_skipped += 1
@@ -137,16 +210,15 @@ def load_rows(
             continue
         if event.model_version != expected[arm]:
             result.wrong_model += 1
-        fallback = FALLBACK_WARNING in event.warnings
         pending[event.prediction_id] = _Pending(
             arm=arm,
             model_version=event.model_version,
             customer_ref=event.customer_ref,
             customer_key=f"c:{event.customer_ref}" if event.customer_ref else f"p:{event.prediction_id}",
-            timestamp=as_utc(event.timestamp),
+            timestamp=event.timestamp,
             probability=event.probability,
-            decision=event.decision == "yes",
-            fallback=fallback,
+            decision=event.decision,
+            fallback=event.fallback,
             outcome=book.by_prediction.get(event.prediction_id),
         )
     _attach_customer_outcomes(pending, book)
@@ -156,6 +228,7 @@ def load_rows(
         arm_rows.customer_keys.append(row.customer_key)
         arm_rows.probability.append(row.probability)
         arm_rows.decision.append(row.decision)
+        arm_rows.served_day.append(row.timestamp.date().toordinal())
         known = row.outcome is not None
         arm_rows.label.append(int(row.outcome.subscribed) if known else -1)
         arm_rows.known_day.append(
@@ -222,6 +295,23 @@ class LookFigures(BaseModel):
     rejected: bool
 
 
+class WeekFigures(BaseModel):
+    """The primary metric of the customers served in one week of the experiment, outcomes so far.
+
+    A guardrail against a drifting effect, not a test: the interval is pointwise (normal, delta
+    method over customers), with no correction for reading several weeks."""
+
+    week: int
+    first_day: date
+    n_champion: int
+    n_challenger: int
+    champion: float | None
+    challenger: float | None
+    difference: float | None
+    low: float | None
+    high: float | None
+
+
 class ExperimentAnalysis(BaseModel):
     experiment: Experiment
     as_of: datetime
@@ -230,6 +320,7 @@ class ExperimentAnalysis(BaseModel):
     arms: dict[str, ArmFigures]
     differences: list[Difference]
     looks: list[LookFigures]
+    by_week_served: list[WeekFigures] = []
     test: LookFigures | None
     horizon_reached: bool
     verdict: Verdict
@@ -298,10 +389,21 @@ def _replicates(rows: ArmRows, cost: float, value: float, resamples: int, seed: 
     return {name: np.concatenate(values) if values else np.zeros(0) for name, values in out.items()}
 
 
-def _unit_sums(rows: ArmRows, metric: PrimaryMetric, cost: float, value: float, day: int) -> tuple[Any, Any]:
-    """Per labelled customer (by ``day``): the primary metric's numerator and denominator sums."""
+def _unit_sums(
+    rows: ArmRows,
+    metric: PrimaryMetric,
+    cost: float,
+    value: float,
+    day: int,
+    served: tuple[int, int] | None = None,
+) -> tuple[Any, Any]:
+    """Per labelled customer (by ``day``; of the rows served in ``[first, last)`` days if given):
+    the primary metric's numerator and denominator sums."""
     customer, _, d, label, known_day = rows.arrays()
     known = (label >= 0) & (known_day <= day)
+    if served is not None:
+        served_day = np.asarray(rows.served_day, dtype=np.int64)
+        known &= (served_day >= served[0]) & (served_day < served[1])
     if not known.any():
         return np.zeros(0), np.zeros(0)
     _, cluster = np.unique(customer[known], return_inverse=True)
@@ -362,6 +464,44 @@ def sequential_looks(data: ExperimentRows, until: date) -> list[LookFigures]:
     return looks
 
 
+def weekly_primary(data: ExperimentRows, as_of: date, confidence: float) -> list[WeekFigures]:
+    """``WeekFigures`` for every week from the start to the last prediction."""
+    design = data.experiment.record.design
+    cost, value = design.cost_per_call_eur, design.value_per_subscription_eur
+    served = [day for arm in data.arms.values() for day in arm.served_day]
+    if not served:
+        return []
+    first = data.experiment.record.started_at.date().toordinal()
+    z = float(NormalDist().inv_cdf(0.5 + confidence / 2))
+    weeks = []
+    for week in range((max(served) - first) // 7 + 1):
+        span = (first + 7 * week, first + 7 * (week + 1))
+        estimates = []
+        for arm in ARMS:
+            numerator, denominator = _unit_sums(
+                data.arms[arm], design.primary_metric, cost, value, as_of.toordinal(), span
+            )
+            estimates.append((numerator.size, *ratio_estimate(numerator, denominator)))
+        (n_a, est_a, var_a), (n_b, est_b, var_b) = estimates
+        finite = math.isfinite(est_a) and math.isfinite(est_b) and math.isfinite(var_a + var_b)
+        difference = est_b - est_a if finite else None
+        half = z * math.sqrt(var_a + var_b) if finite else None
+        weeks.append(
+            WeekFigures(
+                week=week + 1,
+                first_day=date.fromordinal(span[0]),
+                n_champion=n_a,
+                n_challenger=n_b,
+                champion=est_a if math.isfinite(est_a) else None,
+                challenger=est_b if math.isfinite(est_b) else None,
+                difference=difference,
+                low=None if difference is None or half is None else difference - half,
+                high=None if difference is None or half is None else difference + half,
+            )
+        )
+    return weeks
+
+
 def analyse(
     store: ArchiveStore,
     experiment: Experiment,
@@ -370,11 +510,12 @@ def analyse(
     now: datetime | None = None,
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = BOOTSTRAP_SEED,
+    engine: Engine | None = None,
 ) -> ExperimentAnalysis:
-    """Everything ``experiment status`` and ``experiment report`` show."""
+    """Everything ``experiment status`` and ``experiment report`` show (``engine``: see ``load_rows``)."""
     as_of = now or datetime.now(UTC)
     record, design = experiment.record, experiment.record.design
-    data = load_rows(store, experiment, book, as_of)
+    data = load_rows(store, experiment, book, as_of, engine)
     cost, value = design.cost_per_call_eur, design.value_per_subscription_eur
     confidence = 1 - design.alpha
     versions = {"champion": record.champion_version, "challenger": record.challenger_version}
@@ -413,6 +554,7 @@ def analyse(
         arms={arm: figures for arm, figures in arms.items()},
         differences=differences,
         looks=looks,
+        by_week_served=weekly_primary(data, as_of.date(), confidence),
         test=final,
         horizon_reached=horizon,
         verdict=verdict,

@@ -4,10 +4,11 @@
 challenger's latest gate verdict against the experiment's champion (issue 11's verdict
 records, ``gate.record.latest_verdict``) must have passed, and the bundle's files verify.
 
-An override exists for models the current gate cannot compare (it refuses models trained on
-different rows, which a retrained challenger always is until issue 12's time-aware gate). It
-needs a reason, is recorded in the experiment's start record and shown by every status and
-report: it is never silent.
+A challenger from ``propensity retrain`` is gated on the champion's holdout and on time, so it
+needs no override when it passes. An override exists for a challenger the gate refuses (the
+replay's, for instance, fails only absolute floors set for models trained on the whole file:
+docs/experiments.md). It needs a reason, is recorded in the experiment's start record and
+shown by every status and report: it is never silent.
 """
 
 from __future__ import annotations

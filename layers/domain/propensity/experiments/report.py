@@ -161,6 +161,25 @@ def _difference_table(analysis: ExperimentAnalysis) -> str:
     )
 
 
+def _weekly_table(analysis: ExperimentAnalysis) -> str:
+    weeks = analysis.by_week_served
+    if not weeks:
+        return "<p>no predictions yet</p>"
+    body = "".join(
+        f"<tr><td>{w.week}</td><td>{w.first_day}</td><td>{w.n_champion} / {w.n_challenger}</td>"
+        f"<td>{_n(w.champion, 4)}</td><td>{_n(w.challenger, 4)}</td><td>{_n(w.difference, 4)}</td>"
+        f"<td>[{_n(w.low, 4)}, {_n(w.high, 4)}]</td></tr>"
+        for w in weeks
+    )
+    return (
+        "<p>Customers by the week they were served, outcomes known so far. A check that the effect "
+        "does not change sign over time; not the test (pointwise normal intervals over customers, "
+        "uncorrected for reading several weeks).</p>"
+        "<table><tr><th>week</th><th>from</th><th>customers with outcomes</th><th>champion</th>"
+        f"<th>challenger</th><th>difference</th><th>{analysis.confidence:.0%} CI</th></tr>{body}</table>"
+    )
+
+
 def _design_table(analysis: ExperimentAnalysis) -> str:
     record = analysis.experiment.record
     design = record.design
@@ -224,6 +243,8 @@ def render_html(analysis: ExperimentAnalysis, *, plots: bool = True) -> str:
         _arm_table(analysis),
         "<h2>Differences</h2>",
         _difference_table(analysis),
+        f"<h2>{html.escape(_LABELS[PRIMARY_FIELD[record.design.primary_metric]])} by week served</h2>",
+        _weekly_table(analysis),
     ]
     if plots:
         parts += [
