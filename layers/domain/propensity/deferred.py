@@ -1,7 +1,7 @@
 """pydantic models that are built on first use, not when their module is imported.
 
 A model class normally compiles its validator and serializer as the class statement runs: on
-the prediction function's cold start that was most of the import time of the bundle and
+the prediction function's cold start that was about half the import time of the bundle and
 service modules (docs/performance.md). ``defer_build`` postpones that to the first
 validation, serialisation or schema request, with identical behaviour. It suits models whose
 own validator the cold start never calls: response models (answers are written from dicts),
