@@ -47,6 +47,15 @@ RUNTIME_REQUIREMENTS = ROOT / "requirements" / "runtime.txt"
 
 # Where the prediction function finds its bundle inside its own asset (MODEL_DIR_V1/V2).
 MODEL_SUBDIR = "model"
+# The prediction function's fixed environment (infra/constructs/prediction.py adds the per-stage
+# variables); the benchmarks start the handler with the same one.
+PREDICTION_ENVIRONMENT: Mapping[str, str] = {
+    # No AWS calls on the serving path: skip patching botocore.
+    "TRACE_AWS_SDK": "false",
+    # No pydantic plugin is installed: the first model would otherwise scan the metadata of every
+    # distribution on the path (the runtime's own included) for plugin entry points at cold start.
+    "PYDANTIC_DISABLE_PLUGINS": "__all__",
+}
 LAMBDA_PYTHON = "3.12"
 COMPLETE_MARKER = ".complete.json"
 

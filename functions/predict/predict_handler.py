@@ -22,7 +22,8 @@ SETTINGS = ServiceSettings.from_env()
 HANDLER = create_lambda_api(SETTINGS)
 # Init objects (routes, schemas, model arrays) live as long as the environment: move them out of
 # the collector's reach, so full collections walk only what requests allocate (batch p90 tail).
-gc.collect()
+# No gc.collect() first: the init leaves a few dozen unreachable objects, not worth a full
+# collection of every init object on the cold start (measured: docs/performance.md).
 gc.freeze()
 
 

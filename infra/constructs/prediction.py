@@ -25,7 +25,7 @@ from infra.constructs.hooks import DeploymentHooks
 from infra.constructs.lambda_function import LambdaFunction
 from infra.constructs.nag import managed_policy_arn
 from infra.constructs.retention import retention_days
-from infra.packaging import MODEL_SUBDIR, prediction_code_dir
+from infra.packaging import MODEL_SUBDIR, PREDICTION_ENVIRONMENT, prediction_code_dir
 from propensity.constants import METRIC_NAMESPACE, ApiVersion
 from propensity.policy.deployment import DeploymentThresholds
 from propensity.promotion.deployments import DEPLOYMENT_GROUP_NAME
@@ -100,8 +100,8 @@ class PredictionFunction(Construct):
             handler=HANDLER,
             layers=layers,
             environment={
+                **PREDICTION_ENVIRONMENT,
                 "API_VERSIONS": api,
-                "TRACE_AWS_SDK": "false",  # no AWS calls on the serving path: skip patching botocore
                 f"MODEL_DIR_{api.upper()}": MODEL_SUBDIR,
                 "V1_DEPRECATION_DATE": v1_deprecation_date.isoformat(),
                 "V1_SUNSET_DATE": v1_sunset_date.isoformat(),

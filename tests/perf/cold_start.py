@@ -276,6 +276,40 @@ def measure(
     return result
 
 
+def measure_with_floor(
+    environment: Environment,
+    floor: Environment,
+    handler_env: Mapping[str, str],
+    event: dict[str, Any],
+    runs: int,
+    warmups: int = 1,
+    breakdown: bool = True,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The service and its floor, runs alternating (service, floor, service, ...), each summarised.
+
+    On a shared machine the load moves within seconds; alternating gives both the same moments,
+    so their ratio describes the code rather than when each was measured.
+    """
+    with tempfile.TemporaryDirectory(prefix="cold-start-event-") as scratch:
+        event_file = write_event_file(Path(scratch), event)
+        for _ in range(warmups):
+            run_once(environment, handler_env, event_file)
+            run_once(floor, handler_env, event_file)
+        service_runs: list[ColdStartRun] = []
+        floor_runs: list[ColdStartRun] = []
+        for _ in range(runs):
+            service_runs.append(run_once(environment, handler_env, event_file))
+            floor_runs.append(run_once(floor, handler_env, event_file))
+    results = []
+    for env, measured in ((environment, service_runs), (floor, floor_runs)):
+        result: dict[str, Any] = {"environment": env.name, "python": _python_version(env)}
+        result.update(summarise_runs(measured))
+        results.append(result)
+    if breakdown:
+        results[0]["imports"] = import_breakdown(environment, handler_env)
+    return results[0], results[1]
+
+
 def _python_version(environment: Environment) -> str:
     completed = subprocess.run(
         [*environment.command, "-c", "import sys; print(sys.version.split()[0])"],

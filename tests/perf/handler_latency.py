@@ -35,6 +35,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from infra.packaging import PREDICTION_ENVIRONMENT
 from tests.events import LambdaContext, api_gateway_event
 from tests.perf.cold_start import lambda_runtime_env
 from tests.perf.inputs import CACHE_DIR, ROOT, BenchBundles, Payloads, holdout_records, load_dataset, progress
@@ -67,7 +68,7 @@ def handler_env(bundles: BenchBundles, apis: Sequence[str] = ("v1", "v2")) -> di
         "V1_SUNSET_DATE": "2027-06-30",
         "POWERTOOLS_SERVICE_NAME": "propensity-api",
         "POWERTOOLS_METRICS_NAMESPACE": "Propensity",
-        "TRACE_AWS_SDK": "false",  # as infra/constructs/prediction.py configures the function
+        **PREDICTION_ENVIRONMENT,  # as infra/constructs/prediction.py configures the function
     }
     for api in apis:
         env[f"MODEL_DIR_{api.upper()}"] = str(bundles.bundle_dirs[api])  # type: ignore[index]

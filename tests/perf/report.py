@@ -287,6 +287,11 @@ def _load_lines(load: dict[str, Any]) -> list[str]:
         f"  PredictionEvents archived {load['events_archived']:,} of {load['events_expected']:,} scored; "
         f"server tracebacks {load['server_tracebacks']}; mix {load['mix']}",
     ]
+    if "client_processes" in load:  # which side was saturated: CPU seconds over the run
+        lines.append(
+            f"  CPU: clients {load['client_cpu_s']} s in {load['client_processes']} processes, "
+            f"server {load['server_cpu_s']} s (one process), over {load['duration_s']} s"
+        )
     rows = dict(load["latency_by_kind"])
     if load.get("latency_all"):
         rows["all"] = load["latency_all"]

@@ -11,8 +11,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +63,9 @@ def write_bundle(
 
     Refuses to overwrite: a bundle, once written, is immutable.
     """
+    import shutil  # writing is training's: the serving cold start (load_bundle) never imports these
+    import tempfile
+
     if destination.exists():
         raise BundleError(f"{destination} already exists; bundles are immutable")
     destination.parent.mkdir(parents=True, exist_ok=True)

@@ -122,7 +122,11 @@ def _bit_vectors(ensemble: TreeEnsemble) -> _BitVectors | None:
     internal = leaf_number < 0
     nodes = np.flatnonzero(internal)
     feature = ensemble.feature[nodes].astype(np.intp)
-    thresholds = [np.unique(ensemble.threshold[nodes[feature == f]]) for f in range(features)]
+    # return_index: the same sorted distinct values, without np.unique's masked-array check, whose
+    # first call imports numpy.ma (37 million instructions, 3% of the prediction function's cold start).
+    thresholds = [
+        np.unique(ensemble.threshold[nodes[feature == f]], return_index=True)[0] for f in range(features)
+    ]
     # Per feature: its thresholds, then +inf (so x = +inf and NaN land on different rows).
     # searchsorted(x) is then the number of thresholds below x: the bin; NaN keys come last.
     sizes = np.array([t.size + 1 for t in thresholds], dtype=np.intp)

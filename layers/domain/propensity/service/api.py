@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from propensity.constants import ApiVersion
 from propensity.observability import logger
@@ -26,14 +26,17 @@ from propensity.service.core.runtime import ModelRuntime
 from propensity.service.core.telemetry import Telemetry
 from propensity.service.settings import ServiceSettings
 from propensity.service.v1 import deprecation
-from propensity.service.v1.routes import routes as v1_routes
-from propensity.service.v2.routes import routes as v2_routes
+
+# Each prediction function serves one API version: build_service imports the routes (and the
+# request models behind them) of the enabled versions only, so the v2 function's cold start
+# never builds v1's models, and the reverse.
 
 
 class HealthResponse(BaseModel):
     """``ok`` when every served model is loaded, else ``unavailable`` with the reason."""
 
-    model_config = {"protected_namespaces": ()}
+    # Built on the first /health call, not at import: the first prediction never needs it.
+    model_config = ConfigDict(protected_namespaces=(), defer_build=True)
 
     status: Literal["ok", "unavailable"]
     reason: Annotated[str | None, Field(description="Why the service is unavailable")] = None
@@ -107,8 +110,12 @@ def build_service(settings: ServiceSettings, runtime: ModelRuntime | None = None
                     "experiment registry could not be opened; serving the champion only",
                     extra={"reason": f"{type(error).__name__}: {error}"},
                 )
+        from propensity.service.v2.routes import routes as v2_routes
+
         routes += v2_routes(pipeline, experiments)
     if "v1" in settings.api_versions:
+        from propensity.service.v1.routes import routes as v1_routes
+
         assert settings.v1_deprecation_date is not None  # the settings validate both dates
         assert settings.v1_sunset_date is not None
         deprecated_on, sunset_on = settings.v1_deprecation_date, settings.v1_sunset_date

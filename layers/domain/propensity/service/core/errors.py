@@ -14,19 +14,26 @@ from typing import Annotated, Any, Final
 from pydantic import BaseModel, Field
 
 from propensity.constants import ApiVersion
+from propensity.deferred import BUILT_ON_FIRST_USE
 from propensity.service.core.http import Answer, json_answer
 
 # Response shapes (documented in the OpenAPI schema) ----------------------------------------
+# Answers are written from dicts: the response models document them (/docs) and let clients
+# (the probe, tests) validate them, so they are built on that first use (``BUILT_ON_FIRST_USE``).
 
 
 class ErrorResponse(BaseModel):
     """Every non-validation error: a human-readable message."""
+
+    model_config = BUILT_ON_FIRST_USE
 
     detail: Annotated[str, Field(description="What went wrong and how to fix the request")]
 
 
 class ValidationErrorItem(BaseModel):
     """One offending field, in FastAPI's shape."""
+
+    model_config = BUILT_ON_FIRST_USE
 
     loc: Annotated[list[str | int], Field(description='Where: ["body", <field>, ...]')]
     msg: str
@@ -35,6 +42,8 @@ class ValidationErrorItem(BaseModel):
 
 class ValidationErrorResponse(BaseModel):
     """HTTP 422: every offending field, one item each."""
+
+    model_config = BUILT_ON_FIRST_USE
 
     detail: list[ValidationErrorItem]
 

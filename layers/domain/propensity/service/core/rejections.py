@@ -11,7 +11,6 @@ count it); the local server appends it to the local archive.
 
 from __future__ import annotations
 
-import gzip
 import os
 import sys
 import threading
@@ -22,7 +21,6 @@ from typing import Annotated, Final, Literal, TextIO
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from propensity.archive.layout import hour_prefix
 from propensity.constants import ApiVersion
 
 REJECTION_LOG_MARKER: Final[str] = "RejectedRequest"
@@ -33,7 +31,8 @@ REJECTION_SCHEMA_VERSION: Final[int] = 1
 class RejectedRequest(BaseModel):
     """One refused call: no body values, only bounded labels."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Built on the first refused call: a cold start that scores never needs it.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     event: Literal["RejectedRequest"] = "RejectedRequest"  # REJECTION_LOG_MARKER
     schema_version: int = REJECTION_SCHEMA_VERSION
@@ -57,6 +56,10 @@ class RejectionSink:
         self._tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
     def path_for(self, moment: datetime) -> Path:
+        # The archive code (and the PredictionEvent model it imports) is the local server's
+        # only: the Lambda path, which has no archive folder, never imports it.
+        from propensity.archive.layout import hour_prefix
+
         assert self.archive_dir is not None
         return (
             self.archive_dir / hour_prefix(moment, ARCHIVE_REJECTIONS_PREFIX) / f"local-{self._tag}.jsonl.gz"
@@ -69,6 +72,8 @@ class RejectionSink:
             stream.write(line)
             stream.flush()
         if self.archive_dir is not None:
+            import gzip
+
             path = self.path_for(record.timestamp)
             with self._lock:
                 path.parent.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,6 @@ infrastructure takes from ``infra/config.py`` ``StageConfig``.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
-from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the ASGI middleware serves the local server only; Lambda adds the headers itself
@@ -28,6 +27,9 @@ def _midnight_utc(day: date) -> datetime:
 
 def deprecation_headers(deprecated_on: date, sunset_on: date) -> dict[str, str]:
     """The four headers, as names and values."""
+    # Only a deployment serving v1 builds them: the v2 function's cold start skips the email package.
+    from email.utils import format_datetime
+
     return {
         "Deprecation": f"@{int(_midnight_utc(deprecated_on).timestamp())}",
         "Sunset": format_datetime(_midnight_utc(sunset_on), usegmt=True),

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from propensity.constants import ConfidenceBand, Decision
+from propensity.deferred import BUILT_ON_FIRST_USE
 from propensity.features.domain import V1_SPEC
 from propensity.features.spec import Feature
 
@@ -42,9 +43,12 @@ def _annotation(feature: Feature) -> Any:
     ]
 
 
+# Built on its first validation (``defer_build``): the v1 function's first request, the v2
+# function's first /v2/translate (the v2 function's cold start never needs it).
 V1PredictRequest: type[BaseModel] = create_model(
     "V1PredictRequest",
     __config__=ConfigDict(
+        defer_build=True,
         extra="forbid",
         strict=True,
         title="V1PredictRequest",
@@ -59,7 +63,8 @@ class V1PredictResponse(BaseModel):
     """The contract's response."""
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"prediction": "yes", "probability": 0.73, "confidence": "high"}]}
+        json_schema_extra={"examples": [{"prediction": "yes", "probability": 0.73, "confidence": "high"}]},
+        **BUILT_ON_FIRST_USE,
     )
 
     prediction: Annotated[

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from typing_extensions import TypedDict
 
 from propensity.constants import MAX_BATCH_RECORDS, ConfidenceBand, Decision
+from propensity.deferred import BUILT_ON_FIRST_USE
 from propensity.features import v2
 from propensity.features.spec import Feature
 from propensity.features.translate import v1_to_v2
@@ -98,13 +99,16 @@ class V2PredictRequest(TypedDict):
 
 V2_REQUEST: Final[TypeAdapter[V2PredictRequest]] = TypeAdapter(V2PredictRequest)
 # A batch's records, validated in one pydantic-core call (the batch's own shape is checked first).
-V2_RECORDS: Final[TypeAdapter[list[V2PredictRequest]]] = TypeAdapter(list[V2PredictRequest])
+# Built on the first batch (``defer_build``): a cold start answering a single never needs it.
+V2_RECORDS: Final[TypeAdapter[list[V2PredictRequest]]] = TypeAdapter(
+    list[V2PredictRequest], config=ConfigDict(defer_build=True)
+)
 
 
 class V2PredictResponse(BaseModel):
     """A v2 prediction."""
 
-    model_config = ConfigDict(protected_namespaces=())
+    model_config = ConfigDict(protected_namespaces=(), **BUILT_ON_FIRST_USE)
 
     prediction_id: Annotated[str, Field(description="Quote it when reporting the outcome of this customer")]
     model_version: str
@@ -139,6 +143,8 @@ class V2BatchRequest(BaseModel):
 class V2BatchPrediction(BaseModel):
     """The result of a record that was scored."""
 
+    model_config = BUILT_ON_FIRST_USE
+
     index: Annotated[int, Field(ge=0, description="Position of the record in `records`")]
     prediction_id: str
     probability: Annotated[float, Field(ge=0, le=1)]
@@ -150,6 +156,8 @@ class V2BatchPrediction(BaseModel):
 class V2BatchError(BaseModel):
     """The result of a record that failed validation (the rest of the batch is unaffected)."""
 
+    model_config = BUILT_ON_FIRST_USE
+
     index: Annotated[int, Field(ge=0)]
     errors: list[ValidationErrorItem]
 
@@ -157,7 +165,7 @@ class V2BatchError(BaseModel):
 class V2BatchResponse(BaseModel):
     """One result per record, in request order."""
 
-    model_config = ConfigDict(protected_namespaces=())
+    model_config = ConfigDict(protected_namespaces=(), **BUILT_ON_FIRST_USE)
 
     model_version: str
     threshold: float
@@ -169,6 +177,8 @@ class V2BatchResponse(BaseModel):
 
 class V2ValidateResponse(BaseModel):
     """What /v2/predict would score, without scoring it."""
+
+    model_config = BUILT_ON_FIRST_USE
 
     normalised: Annotated[V2PredictRequest, Field(description="The request after normalisation")]
     features: Annotated[dict[str, Any], Field(description="The flat record the model sees")]
