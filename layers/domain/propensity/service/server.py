@@ -70,7 +70,8 @@ def parse_clock_start(text: str, now: datetime) -> datetime:
     """
     value = text.strip()
     match = _RELATIVE.fullmatch(value)
-    if match:
+    # A bare "2h" could mean ahead or behind: the sign or "-ago" is required.
+    if match and (value.startswith("-") or value.endswith("-ago")):
         start = now - timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
     else:
         try:
