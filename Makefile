@@ -36,8 +36,11 @@ lock:
 # Train and register v1 and v2 models from the real data (first run only), then serve both
 # on http://127.0.0.1:$(PORT) with docs at /docs.
 PORT ?= 8000
+# CLOCK=2h-ago: stamp requests from two hours back, so a replay lands in hours that have ended
+# and `propensity drift` judges it at once (docs/service.md, "the replay clock").
+CLOCK ?=
 run: setup
-	$(BIN)/propensity quickstart --port $(PORT)
+	$(BIN)/propensity quickstart --port $(PORT)$(if $(CLOCK), --clock $(CLOCK))
 
 lint:
 	$(BIN)/ruff check .

@@ -8,6 +8,13 @@ append a newline; Firehose gzips and writes ``predictions/YYYY/MM/DD/HH/`` (UTC 
 arrival). The archive reader also accepts blank lines and objects glued without a newline,
 so neither a missing nor a doubled delimiter loses an event.
 
+Refused v1 calls print a ``RejectedRequest`` line instead (``service.core.rejections``): a
+second filter ``{ $.event = "RejectedRequest" }`` on v1's log group feeds a second, identical
+stream that writes ``rejections/YYYY/MM/DD/HH/``, so ``propensity v1-usage --archive
+s3://...`` counts refused calls as the local archive does, and the jobs, which read only
+``predictions/``, never see them. (v1's log group then has the two subscription filters
+CloudWatch Logs allows; v2 refusals are not recorded, so v2's has one.)
+
 The bucket is KMS-encrypted with a rotating key, versioned, TLS-only, logged, and keeps data
 by prefix: predictions move to cheaper storage classes and expire after two years; derived
 results (drift, shadow) and Firehose's error output expire sooner; old object versions after
@@ -44,6 +51,7 @@ from propensity.query.schema import (
     PREDICTIONS_TABLE,
     Column,
 )
+from propensity.service.core.rejections import ARCHIVE_REJECTIONS_PREFIX, REJECTION_LOG_MARKER
 
 FIREHOSE_ERRORS_PREFIX = "firehose-errors/"
 ATHENA_RESULTS_PREFIX = "athena-results/"
@@ -58,6 +66,7 @@ class ArchiveRetention:
     predictions_infrequent_access_days: int = 30
     predictions_glacier_days: int = 180
     predictions_expire_days: int = 730
+    rejections_expire_days: int = 730  # as long as the calls they count: v1's sunset looks back
     derived_expire_days: int = 400  # drift/ and shadow/ results: a year of trending, and a margin
     errors_expire_days: int = 90
     athena_results_expire_days: int = 30
@@ -116,7 +125,8 @@ class ArchiveQuery:
 
 class PredictionArchive(Construct):
     """Exposes ``bucket``, ``key``, ``access_logs``, ``delivery_stream``, ``subscriptions`` (by API
-    version), ``database``, ``table``, ``outcomes_table``, ``workgroup`` and ``query`` (for the jobs)."""
+    version), ``rejections_stream`` and ``rejection_subscription`` (v1's refused calls, when v1 is
+    served), ``database``, ``table``, ``outcomes_table``, ``workgroup`` and ``query`` (for the jobs)."""
 
     def __init__(
         self,
@@ -184,30 +194,40 @@ class PredictionArchive(Construct):
             lifecycle_rules=self._lifecycle(retention),
         )
 
-        stream_logs = logs.LogGroup(
-            self, "FirehoseLogs", retention=logs.RetentionDays.THREE_MONTHS, removal_policy=removal_policy
-        )
-        destination = firehose.S3Bucket(
-            self.bucket,
-            data_output_prefix=f"{ARCHIVE_PREDICTIONS_PREFIX}!{{timestamp:yyyy/MM/dd/HH}}/",
-            error_output_prefix=f"{FIREHOSE_ERRORS_PREFIX}!{{firehose:error-output-type}}/!{{timestamp:yyyy/MM/dd/HH}}/",
-            compression=firehose.Compression.GZIP,
-            encryption_key=self.key,
-            buffering_interval=buffering_interval,
-            buffering_size=buffering_size,
-            logging_config=firehose.EnableLogging(stream_logs),
-            processors=[
-                firehose.DecompressionProcessor(),
-                firehose.CloudWatchLogProcessor(data_message_extraction=True),
-                firehose.AppendDelimiterToRecordProcessor(),
-            ],
-        )
-        self.delivery_stream = firehose.DeliveryStream(
-            self,
-            "Stream",
-            delivery_stream_name=f"{name_prefix}-predictions",
-            destination=destination,
-            encryption=firehose.StreamEncryption.aws_owned_key(),
+        def stream(construct_id: str, name: str, prefix: str, logs_id: str) -> firehose.DeliveryStream:
+            """A stream that unwraps CloudWatch Logs records into gzip JSON lines under ``prefix``
+            (its delivery errors in its own log group: Firehose names the stream in it)."""
+            stream_logs = logs.LogGroup(
+                self, logs_id, retention=logs.RetentionDays.THREE_MONTHS, removal_policy=removal_policy
+            )
+            destination = firehose.S3Bucket(
+                self.bucket,
+                data_output_prefix=f"{prefix}!{{timestamp:yyyy/MM/dd/HH}}/",
+                error_output_prefix=(
+                    f"{FIREHOSE_ERRORS_PREFIX}{'' if prefix == ARCHIVE_PREDICTIONS_PREFIX else prefix}"
+                    "!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd/HH}/"
+                ),
+                compression=firehose.Compression.GZIP,
+                encryption_key=self.key,
+                buffering_interval=buffering_interval,
+                buffering_size=buffering_size,
+                logging_config=firehose.EnableLogging(stream_logs),
+                processors=[
+                    firehose.DecompressionProcessor(),
+                    firehose.CloudWatchLogProcessor(data_message_extraction=True),
+                    firehose.AppendDelimiterToRecordProcessor(),
+                ],
+            )
+            return firehose.DeliveryStream(
+                self,
+                construct_id,
+                delivery_stream_name=name,
+                destination=destination,
+                encryption=firehose.StreamEncryption.aws_owned_key(),
+            )
+
+        self.delivery_stream = stream(
+            "Stream", f"{name_prefix}-predictions", ARCHIVE_PREDICTIONS_PREFIX, "FirehoseLogs"
         )
         self.subscriptions: dict[ApiVersion, logs.SubscriptionFilter] = {}
         for api, log_group in sorted(log_groups.items()):
@@ -218,6 +238,23 @@ class PredictionArchive(Construct):
                 destination=log_destinations.FirehoseDestination(self.delivery_stream),
                 filter_pattern=logs.FilterPattern.string_value(EVENT_FILTER_FIELD, "=", EVENT_LOG_MARKER),
                 filter_name=f"{name_prefix}-prediction-events-{api}",
+            )
+        self.rejections_stream: firehose.DeliveryStream | None = None
+        self.rejection_subscription: logs.SubscriptionFilter | None = None
+        if "v1" in log_groups:
+            self.rejections_stream = stream(
+                "RejectionsStream",
+                f"{name_prefix}-rejections",
+                ARCHIVE_REJECTIONS_PREFIX,
+                "RejectionsFirehoseLogs",
+            )
+            self.rejection_subscription = logs.SubscriptionFilter(
+                self,
+                "RejectionsSubscriptionV1",
+                log_group=log_groups["v1"],
+                destination=log_destinations.FirehoseDestination(self.rejections_stream),
+                filter_pattern=logs.FilterPattern.string_value(EVENT_FILTER_FIELD, "=", REJECTION_LOG_MARKER),
+                filter_name=f"{name_prefix}-rejected-requests-v1",
             )
 
         database_name = f"{name_prefix}-archive".replace("-", "_")
@@ -346,6 +383,11 @@ class PredictionArchive(Construct):
                 ],
                 expiration=days(retention.predictions_expire_days),
             ),
+            s3.LifecycleRule(
+                id="rejections",
+                prefix=ARCHIVE_REJECTIONS_PREFIX,
+                expiration=days(retention.rejections_expire_days),
+            ),
             s3.LifecycleRule(id="drift", prefix="drift/", expiration=days(retention.derived_expire_days)),
             s3.LifecycleRule(id="shadow", prefix="shadow/", expiration=days(retention.derived_expire_days)),
             s3.LifecycleRule(
@@ -366,8 +408,14 @@ class PredictionArchive(Construct):
         ]
 
     def _suppress_findings(self) -> None:
+        for stream in (self.delivery_stream, self.rejections_stream):
+            if stream is not None:
+                self._suppress_stream_findings(stream)
+
+    @staticmethod
+    def _suppress_stream_findings(stream: firehose.DeliveryStream) -> None:
         NagSuppressions.add_resource_suppressions(
-            self.delivery_stream,
+            stream,
             [
                 NagPackSuppression(
                     id="AwsSolutions-IAM5",

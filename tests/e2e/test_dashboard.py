@@ -7,7 +7,7 @@ import os
 import re
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 from matplotlib import image
 
-from propensity.archive.hours import floor_hour
-from propensity.features.translate import v1_to_v2
+from propensity.archive.hours import hour_of_key
 from tests.e2e.browser import dump_dom, screenshot
-from tests.e2e.test_local_server import server  # noqa: F401  (the fixture)
+from tests.e2e.test_local_server import running_server
 from tests.integration.stand_in import Reply, serve
 
 V1_ROWS = 220
+REPLAY_CLOCK = "2h-ago"  # the README's `propensity serve --clock 2h-ago`
 V2_ROWS = 300
 WIDTH, HEIGHT = 1400, 3000
 SECTIONS = [
@@ -88,41 +88,54 @@ def _cli(*args: str, env: dict[str, str], cwd: Path) -> str:
     return done.stdout
 
 
-@pytest.mark.xfail(
-    reason="known failure on main after merging this wave: issue 13/15 merge: the drift job now refuses an hour that has not ended, and this test replays into the current hour; the local server needs an injectable clock",
-    strict=False,
-)
-def test_replayed_traffic_alerts_and_shows_on_one_page_in_chromium(server, registry, bank_data, tmp_path):  # noqa: F811
-    url, archive, workdir = server
-    rows = [{name: values[i] for name, values in bank_data.columns.items()} for i in range(V1_ROWS + V2_ROWS)]
+@pytest.fixture
+def replay_server(registry, tmp_path):
+    """The local server as the README's walk-through starts it for a replay: its clock two
+    hours back, so the replayed traffic lands in hours that have ended."""
+    with running_server(registry, tmp_path, "--clock", REPLAY_CLOCK) as running:
+        yield running
+
+
+def _archived_hours(archive: Path) -> list[datetime]:
+    keys = (str(f.relative_to(archive)) for f in archive.glob("predictions/*/*/*/*/*.jsonl.gz"))
+    return sorted({hour for key in keys if (hour := hour_of_key(key)) is not None})
+
+
+def test_replayed_traffic_alerts_and_shows_on_one_page_in_chromium(replay_server, registry, tmp_path):
+    url, archive, workdir = replay_server
+    server_env = {**os.environ, "LOG_LEVEL": "ERROR"}
     started = datetime.now(UTC)
 
-    # Given the first rows of the real data (May 2008: every call in one month) replayed
-    with httpx.Client(base_url=url, timeout=30) as client:
-        for row in rows[:V1_ROWS]:
-            assert client.post("/v1/predict", json=row).status_code == 200
-        v2 = [v1_to_v2(r) for r in rows[V1_ROWS:]]
-        for first in range(0, len(v2), 100):
-            assert (
-                client.post("/v2/predict/batch", json={"records": v2[first : first + 100]}).status_code == 200
-            )
+    # Given the first rows of the real data (May 2008: every call in one month) replayed with
+    # `propensity replay`: v1 singles, then v2 batches of 100
+    replay = ["replay", "--url", url, "--quiet"]
+    sent_v1 = _cli(*replay, "--api", "v1", "--rows", str(V1_ROWS), env=server_env, cwd=workdir)
+    sent_v2 = _cli(
+        *replay, "--api", "v2", "--offset", str(V1_ROWS), "--rows", str(V2_ROWS), "--batch", "100",
+        env=server_env, cwd=workdir,
+    )  # fmt: skip
+    assert f"v1: {V1_ROWS} rows in {V1_ROWS} requests" in sent_v1 and "status: 200: " in sent_v1
+    assert f"v2: {V2_ROWS} rows in 3 requests" in sent_v2 and "status: 200: 3" in sent_v2
+    # And the server's replay clock put every event in an hour that has already ended
+    hours = _archived_hours(archive)
+    assert hours and all(h + timedelta(hours=1) <= started for h in hours), (hours, started)
 
     alerts = tmp_path / "alerts"
     with serve(Reply(200, b"ok")) as slack:
         env = {
-            **os.environ,
+            **server_env,
             "PROPENSITY_ALERTS_DIR": str(alerts),
             "PROPENSITY_ALERT_SLACK_URL": slack.url + "/hooks/e2e",
-            "LOG_LEVEL": "ERROR",
         }
-        # When the drift job runs over those hours (and again: nothing is sent twice)
-        hours = sorted({floor_hour(started), floor_hour(datetime.now(UTC))})
-        hour_args = [a for h in hours for a in ("--hour", f"{h:%Y-%m-%dT%H}")]
+        # When the drift job catches up as scheduled (the README's `propensity drift`), and the
+        # replayed hours are recomputed (nothing is sent twice)
         common = ["--archive", str(archive), "--registry", str(registry.store.location)]
-        first = _cli("drift", *common, *hour_args, "--force", env=env, cwd=workdir)
-        _cli("drift", *common, *hour_args, "--force", env=env, cwd=workdir)
+        first = _cli("drift", *common, env=env, cwd=workdir)
+        hour_args = [a for h in hours for a in ("--hour", f"{h:%Y-%m-%dT%H}")]
+        again = _cli("drift", *common, *hour_args, "--force", env=env, cwd=workdir)
         # Then the month's drift is a warning on Slack for each API version, once
         assert "ALERT [warning] propensity-local-drift-feature-psi-warning-v1 ALARM" in first
+        assert "not re-published" in again
         posted = [r.json()["blocks"][0]["text"]["text"] for r in slack.requests]
         psi_posts = [t for t in posted if "drift-feature-psi-warning" in t]
         assert sorted(psi_posts) == sorted(
@@ -171,3 +184,10 @@ def test_replayed_traffic_alerts_and_shows_on_one_page_in_chromium(server, regis
     assert {f"latency-{api}-{phase}" for api in ("v1", "v2") for phase in ("inference", "total")} <= set(
         dom.figures
     )
+
+    # And the running server's own /dashboard is the same page over the same traffic
+    served = _Dom()
+    served.feed(httpx.get(f"{url}/dashboard", timeout=120).text)
+    assert served.headings == SECTIONS
+    for figure in ("requests-v1", "requests-v2"):
+        assert served.figures[figure].split()[:3] == dom.figures[figure].split()[:3]

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from tests.service_support import v1_body, v2_body
 HOST = "127.0.0.1"
 CONSUMER_KEYS = {"key-of-crm": "crm", "key-of-branch-app": "branch-app"}
 SERVER = "import sys; from propensity.service.server import serve; serve(sys.argv[1], host=sys.argv[2], port=int(sys.argv[3]))"
+SERVE_COMMAND = "import sys; from propensity.cli import main; sys.exit(main())"  # ``propensity <args>``
 
 
 def free_port() -> int:
@@ -33,9 +35,9 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture
-def server(registry: Registry, tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
-    """``propensity.service.server.serve`` in a subprocess (its own working folder), until SIGINT."""
+@contextmanager
+def running_server(registry: Registry, tmp_path: Path, *serve_args: str) -> Iterator[tuple[str, Path, Path]]:
+    """``propensity serve`` (with ``serve_args``) in a subprocess, its own working folder, until SIGINT."""
     port = free_port()
     workdir = tmp_path / "work"
     workdir.mkdir()
@@ -43,13 +45,13 @@ def server(registry: Registry, tmp_path: Path) -> Iterator[tuple[str, Path, Path
     log = (tmp_path / "server.log").open("w")
     # Two local consumers, identified by their x-api-key header (as API Gateway's keys are).
     env = {**os.environ, "ARCHIVE_DIR": str(archive), "PROPENSITY_CONSUMERS": json.dumps(CONSUMER_KEYS)}
-    process = subprocess.Popen(
-        [sys.executable, "-c", SERVER, str(registry.store.location), HOST, str(port)],
-        cwd=workdir,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    command = (
+        [sys.executable, "-c", SERVE_COMMAND, "serve", "--registry", str(registry.store.location)]
+        + ["--host", HOST, "--port", str(port), *serve_args]
+        if serve_args
+        else [sys.executable, "-c", SERVER, str(registry.store.location), HOST, str(port)]
     )
+    process = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://{HOST}:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -70,6 +72,13 @@ def server(registry: Registry, tmp_path: Path) -> Iterator[tuple[str, Path, Path
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+@pytest.fixture
+def server(registry: Registry, tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
+    """``propensity.service.server.serve`` in a subprocess (its own working folder), until SIGINT."""
+    with running_server(registry, tmp_path) as running:
+        yield running
 
 
 def archived_events(archive: Path) -> list[PredictionEvent]:

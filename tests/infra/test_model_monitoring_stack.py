@@ -26,6 +26,7 @@ from propensity.drift import metrics as names
 from propensity.events import PredictionEvent
 from propensity.labels.models import Outcome
 from propensity.policy.drift import DriftThresholds
+from propensity.service.core.rejections import ARCHIVE_REJECTIONS_PREFIX, REJECTION_LOG_MARKER
 from tests.infra.conftest import CDK_JSON, FEATURE_FLAGS
 
 REGISTRY = "s3://propensity-registry-dev/registry"
@@ -77,6 +78,7 @@ def synthesized(tmp_path_factory):
         monitoring=monitoring_stack,
         topics=monitoring.topics,
         config=config,
+        log_groups=service.log_groups,
     )
 
 
@@ -89,7 +91,7 @@ def only(template: Template, kind: str, props: dict | None = None) -> dict:
 def test_each_prediction_log_group_is_subscribed_to_the_stream_for_prediction_events(synthesized):
     t, stack = synthesized.template, synthesized.stack
     stream_arn = stack.resolve(stack.archive.delivery_stream.delivery_stream_arn)
-    t.resource_count_is("AWS::Logs::SubscriptionFilter", len(API_VERSIONS))
+    t.resource_count_is("AWS::Logs::SubscriptionFilter", len(API_VERSIONS) + 1)  # + v1's refusals
     for api in API_VERSIONS:
         t.has_resource_properties(
             "AWS::Logs::SubscriptionFilter",
@@ -112,21 +114,64 @@ def test_each_prediction_log_group_is_subscribed_to_the_stream_for_prediction_ev
             }
         },
     )
-    assert len(roles) == len(API_VERSIONS)
+    assert len(roles) == len(API_VERSIONS) + 1
+    rejections_arn = stack.resolve(stack.archive.rejections_stream.delivery_stream_arn)
     for policy in t.find_resources("AWS::IAM::Policy").values():
         if any(role in json.dumps(policy["Properties"]["Roles"]) for role in roles):
-            assert policy["Properties"]["PolicyDocument"]["Statement"] == [
-                {
-                    "Action": ["firehose:PutRecord", "firehose:PutRecordBatch"],
-                    "Effect": "Allow",
-                    "Resource": stream_arn,
-                }
-            ]
+            [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
+            assert statement["Action"] == ["firehose:PutRecord", "firehose:PutRecordBatch"]
+            assert statement["Effect"] == "Allow" and statement["Resource"] in (stream_arn, rejections_arn)
+
+
+def test_refused_v1_calls_reach_the_archive_under_rejections_through_their_own_stream(synthesized):
+    t, stack = synthesized.template, synthesized.stack
+    # Given the stream and the filter for RejectedRequest lines
+    rejections_arn = stack.resolve(stack.archive.rejections_stream.delivery_stream_arn)
+    v1_logs = stack.resolve(synthesized.log_groups["v1"].log_group_name)
+    # Then only v1's log group sends its RejectedRequest lines, to that stream, not to the predictions one
+    t.has_resource_properties(
+        "AWS::Logs::SubscriptionFilter",
+        {
+            "FilterPattern": f'{{ $.event = "{REJECTION_LOG_MARKER}" }}',
+            "DestinationArn": rejections_arn,
+            "LogGroupName": v1_logs,
+            "FilterName": "propensity-dev-rejected-requests-v1",
+        },
+    )
+    rejection_filters = [
+        f
+        for f in t.find_resources("AWS::Logs::SubscriptionFilter").values()
+        if REJECTION_LOG_MARKER in f["Properties"]["FilterPattern"]
+    ]
+    assert len(rejection_filters) == 1
+    # And the stream writes them by hour under rejections/, which the jobs do not read, as
+    # `propensity v1-usage` expects, and the bucket expires them
+    streams = t.find_resources("AWS::KinesisFirehose::DeliveryStream")
+    logical = stack.get_logical_id(stack.archive.rejections_stream.node.default_child)
+    s3 = streams[logical]["Properties"]["ExtendedS3DestinationConfiguration"]
+    assert s3["Prefix"] == f"{ARCHIVE_REJECTIONS_PREFIX}!{{timestamp:yyyy/MM/dd/HH}}/"
+    assert s3["ErrorOutputPrefix"].startswith(f"firehose-errors/{ARCHIVE_REJECTIONS_PREFIX}")
+    assert s3["CompressionFormat"] == "GZIP"
+    assert [p["Type"] for p in s3["ProcessingConfiguration"]["Processors"]] == [
+        "Decompression",
+        "CloudWatchLogProcessing",
+        "AppendDelimiterToRecord",
+    ]
+    bucket = t.find_resources("AWS::S3::Bucket")[
+        stack.get_logical_id(stack.archive_bucket.node.default_child)
+    ]
+    rules = {r["Id"]: r for r in bucket["Properties"]["LifecycleConfiguration"]["Rules"]}
+    assert rules["rejections"]["Prefix"] == ARCHIVE_REJECTIONS_PREFIX
+    assert rules["rejections"]["ExpirationInDays"] == 730
 
 
 def test_firehose_unwraps_cloudwatch_logs_and_writes_gzip_json_lines_by_hour(synthesized):
     stack = synthesized.stack
-    props = only(synthesized.template, "AWS::KinesisFirehose::DeliveryStream")
+    props = only(
+        synthesized.template,
+        "AWS::KinesisFirehose::DeliveryStream",
+        {"DeliveryStreamName": "propensity-dev-predictions"},
+    )
     s3 = props["ExtendedS3DestinationConfiguration"]
     assert s3["Prefix"] == "predictions/!{timestamp:yyyy/MM/dd/HH}/"
     assert s3["ErrorOutputPrefix"].startswith("firehose-errors/!{firehose:error-output-type}/")
@@ -416,7 +461,7 @@ def test_the_real_app_subscribes_the_prediction_functions_log_groups(prod_app):
     template = prod_app.template("model_monitoring")
     # Then there is one subscription per prediction function, importing its log group from the service stack
     filters = template.find_resources("AWS::Logs::SubscriptionFilter")
-    assert len(filters) == len(API_VERSIONS)
+    assert len(filters) == len(API_VERSIONS) + 1  # and v1's refused calls
     for resource in filters.values():
         assert "Fn::ImportValue" in json.dumps(resource["Properties"]["LogGroupName"])
     assert stack.shadow is not None  # prod follows its registry stack's bucket

@@ -30,6 +30,9 @@ MAX_BATCH_RECORDS: Final[int] = 1000
 MAX_BODY_BYTES_SINGLE: Final[int] = 16 * 1024
 MAX_BODY_BYTES_BATCH: Final[int] = 1024 * 1024
 MAX_JSON_DEPTH: Final[int] = 8
+# Identifier bounds shared by the API, the PredictionEvent and the labels files that join on them.
+MAX_PREDICTION_ID_LENGTH: Final[int] = 64
+MAX_CUSTOMER_REF_LENGTH: Final[int] = 64
 
 # PredictionEvent schema version: bump on any breaking change; readers accept the versions they know.
 EVENT_SCHEMA_VERSION: Final[int] = 1

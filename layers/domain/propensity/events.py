@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from propensity.constants import (
     EVENT_LOG_MARKER,
     EVENT_SCHEMA_VERSION,
+    MAX_PREDICTION_ID_LENGTH,
     ApiVersion,
     ConfidenceBand,
     Decision,
@@ -40,7 +41,7 @@ class PredictionEvent(BaseModel):
 
     event: Annotated[str, Field(description="Marker for log subscription filters")] = EVENT_LOG_MARKER
     schema_version: int = EVENT_SCHEMA_VERSION
-    prediction_id: Annotated[str, Field(min_length=1, max_length=64)]
+    prediction_id: Annotated[str, Field(min_length=1, max_length=MAX_PREDICTION_ID_LENGTH)]
     request_id: Annotated[str, Field(description="API Gateway request id (or local uuid)")]
     timestamp: datetime
     api_version: ApiVersion

@@ -111,3 +111,17 @@ def test_label_file_keys_and_rejects_names():
     assert file_format("labels/a.ndjson") == "jsonl"
     # And the rejects file is named after the dropped file and its content
     assert rejects_key("labels/x/week-10.csv.gz", "ab" * 32) == "outcomes/rejects/week-10-abababababab.csv"
+
+
+def test_customer_ref_is_bounded_as_the_api_bounds_it():
+    from propensity.constants import MAX_CUSTOMER_REF_LENGTH
+
+    # Given a customer reference at the API's bound and one a character longer
+    at_bound, over = "c" * MAX_CUSTOMER_REF_LENGTH, "c" * (MAX_CUSTOMER_REF_LENGTH + 1)
+    text = f"customer_ref,outcome,outcome_date\n{at_bound},yes,2026-03-10\n{over},no,2026-03-10\n"
+    # When the labels file is parsed
+    parsed = parse_label_file("labels/refs.csv", text.encode(), "csv", TODAY)
+    # Then the one the API could have accepted is kept and the longer one (which no v2 request
+    # can carry, so it could never join) is refused with the bound the API uses
+    assert [v.customer_ref for v in parsed.valid] == [at_bound]
+    assert reasons(parsed) == {3: f"customer_ref is longer than {MAX_CUSTOMER_REF_LENGTH} characters"}

@@ -28,14 +28,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Final
 
+from propensity.constants import MAX_CUSTOMER_REF_LENGTH, MAX_PREDICTION_ID_LENGTH
 from propensity.labels.layout import GZIP_SUFFIX
 from propensity.labels.models import RejectedRow
 
 ID_COLUMNS: Final = ("prediction_id", "customer_ref")
 REQUIRED_COLUMNS: Final = ("outcome", "outcome_date")
 KNOWN_COLUMNS: Final = (*ID_COLUMNS, *REQUIRED_COLUMNS)
-MAX_PREDICTION_ID = 64  # PredictionEvent.prediction_id's bound
-MAX_CUSTOMER_REF = 128
 OUTCOMES: Final = {"yes": "yes", "no": "no"}
 MAX_LABEL_TEXT_BYTES: Final[int] = 16 * 1024 * 1024
 # Memory grows with rows more than bytes (about 2 KB per accepted row, measured: 150,000 rows
@@ -140,10 +139,10 @@ def validate_row(row: int, values: Mapping[str, Any], today: date) -> ValidRow:
     customer_ref = _text(values.get("customer_ref"), "customer_ref")
     if prediction_id is None and customer_ref is None:
         raise ValueError("neither prediction_id nor customer_ref is given")
-    if prediction_id is not None and len(prediction_id) > MAX_PREDICTION_ID:
-        raise ValueError(f"prediction_id is longer than {MAX_PREDICTION_ID} characters")
-    if customer_ref is not None and len(customer_ref) > MAX_CUSTOMER_REF:
-        raise ValueError(f"customer_ref is longer than {MAX_CUSTOMER_REF} characters")
+    if prediction_id is not None and len(prediction_id) > MAX_PREDICTION_ID_LENGTH:
+        raise ValueError(f"prediction_id is longer than {MAX_PREDICTION_ID_LENGTH} characters")
+    if customer_ref is not None and len(customer_ref) > MAX_CUSTOMER_REF_LENGTH:
+        raise ValueError(f"customer_ref is longer than {MAX_CUSTOMER_REF_LENGTH} characters")
     raw_outcome = values.get("outcome")
     outcome = OUTCOMES.get(str(raw_outcome).strip().lower()) if isinstance(raw_outcome, str) else None
     if outcome is None:

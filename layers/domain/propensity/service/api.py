@@ -8,7 +8,9 @@ API Gateway events, ``service.app`` for FastAPI).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,7 +20,7 @@ from propensity.observability import logger
 from propensity.service.core.consumers import ConsumerDirectory
 from propensity.service.core.errors import ServiceError, error_answer
 from propensity.service.core.events import EventSink
-from propensity.service.core.http import Answer, Incoming, Route, json_answer
+from propensity.service.core.http import Answer, Incoming, Route, json_answer, utc_now
 from propensity.service.core.openapi import response_doc
 from propensity.service.core.pipeline import Pipeline
 from propensity.service.core.rejections import RejectionSink
@@ -62,8 +64,15 @@ class Service:
     v1_headers: dict[str, str] | None  # the deprecation headers, when v1 is served
 
 
-def build_service(settings: ServiceSettings, runtime: ModelRuntime | None = None) -> Service:
-    """The routes for ``settings`` (loads the bundles unless a ``runtime`` is given)."""
+def build_service(
+    settings: ServiceSettings,
+    runtime: ModelRuntime | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> Service:
+    """The routes for ``settings`` (loads the bundles unless a ``runtime`` is given).
+
+    ``clock`` stamps every request; only the local server passes another one (a replay clock).
+    """
     runtime = runtime if runtime is not None else ModelRuntime.load(settings)
     pipeline = Pipeline(
         runtime,
@@ -71,6 +80,7 @@ def build_service(settings: ServiceSettings, runtime: ModelRuntime | None = None
         EventSink(settings.events_to_stdout, settings.archive_dir),
         RejectionSink(settings.events_to_stdout, settings.archive_dir),
         ConsumerDirectory(settings.consumers, settings.consumer_source),
+        clock,
     )
 
     def health(_request: Incoming) -> Answer:

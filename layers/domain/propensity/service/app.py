@@ -8,6 +8,8 @@ Models are loaded once, when the app is created.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -20,7 +22,7 @@ from propensity import __version__
 from propensity.observability import logger
 from propensity.service.api import HealthResponse, answer, build_service
 from propensity.service.core.errors import INTERNAL_ERROR, not_allowed, not_found
-from propensity.service.core.http import JSON_MEDIA_TYPE, Answer, Incoming, Route, dumps
+from propensity.service.core.http import JSON_MEDIA_TYPE, Answer, Incoming, Route, dumps, utc_now
 from propensity.service.core.openapi import ERROR_MODELS, SchemaPatch, install_openapi
 from propensity.service.core.runtime import ModelRuntime
 from propensity.service.settings import ServiceSettings
@@ -48,9 +50,14 @@ Errors are JSON with a `detail`; 422 names each offending field. See MIGRATION.m
 """
 
 
-def create_app(settings: ServiceSettings, runtime: ModelRuntime | None = None) -> FastAPI:
-    """The application for ``settings`` (loads the bundles unless a ``runtime`` is given)."""
-    service = build_service(settings, runtime)
+def create_app(
+    settings: ServiceSettings,
+    runtime: ModelRuntime | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> FastAPI:
+    """The application for ``settings`` (loads the bundles unless a ``runtime`` is given;
+    ``clock`` stamps the requests, see ``build_service``)."""
+    service = build_service(settings, runtime, clock)
     app = FastAPI(
         title="Propensity API",
         version=__version__,

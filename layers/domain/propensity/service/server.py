@@ -10,17 +10,24 @@ assignment: requests already running finish on the old model, the next ones get 
 (``/health`` and ``X-Model-Version`` show it). A bundle that fails leaves the old one serving
 and ``/health`` says why in ``reload_errors``. Deployed functions never reload: a Lambda
 version is immutable, which CodeDeploy's canary and rollback rely on (docs/service.md).
+
+Replay clock: ``--clock 2h-ago`` (or an ISO time) starts the server's clock in the past, so a
+replay lands in hours that have already ended and the hourly jobs, which refuse an hour that
+has not ended, can judge it at once; ``--clock-speed 60`` spreads a replay over the hours
+(a minute of replay per second). The clock never runs ahead of the real one: having caught
+up, it follows real time. Deployed functions always stamp with the real clock.
 """
 
 from __future__ import annotations
 
 import gc
 import os
+import re
 import shutil
 import threading
 import time
-from collections.abc import Mapping
-from datetime import date
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Final
 
@@ -46,6 +53,71 @@ ARCHIVE_DIR: Final[Path] = LOCAL_ROOT / "archive"
 RELOAD_INTERVAL_S: Final[float] = 2.0
 # A champion that failed to load is retried this often (a transient registry error heals).
 RETRY_FAILED_S: Final[float] = 30.0
+# A replay clock further back than this is a typo, not a replay (the jobs look back days).
+MAX_CLOCK_LAG: Final[timedelta] = timedelta(days=31)
+MAX_CLOCK_SPEED: Final[float] = 3600.0  # an hour of event time per second of replay
+# "2h-ago" (argparse takes a bare "-2h" for an option; "--clock=-2h" is accepted too).
+_RELATIVE = re.compile(r"-?(\d+(?:\.\d+)?)([mhd])(?:-ago)?")
+_UNITS: Final[dict[str, str]] = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_clock_start(text: str, now: datetime) -> datetime:
+    """``2h-ago`` / ``90m-ago`` / ``1d-ago`` (or ``-2h``) before ``now``, or an ISO time (naive
+    means UTC), in the past.
+
+    Raises ``ValueError`` with the reason for anything else, a future time or one more than
+    ``MAX_CLOCK_LAG`` back.
+    """
+    value = text.strip()
+    match = _RELATIVE.fullmatch(value)
+    # A bare "2h" could mean ahead or behind: the sign or "-ago" is required.
+    if match and (value.startswith("-") or value.endswith("-ago")):
+        start = now - timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+    else:
+        try:
+            start = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as error:
+            raise ValueError(
+                f"--clock {text!r}: expected a time in the past, "
+                "e.g. 2h-ago, 90m-ago, 1d-ago or 2026-11-30T09:00"
+            ) from error
+        start = start.replace(tzinfo=UTC) if start.tzinfo is None else start.astimezone(UTC)
+    if start > now:
+        raise ValueError(f"--clock {text!r} is in the future: the server's clock may only run behind")
+    if now - start > MAX_CLOCK_LAG:
+        raise ValueError(f"--clock {text!r} is more than {MAX_CLOCK_LAG.days} days back")
+    return start
+
+
+class ReplayClock:
+    """Event time from ``start``, running ``speed`` times as fast as real time, never past it.
+
+    Monotonic elapsed time, so a wall-clock step (NTP) does not jump the stamps around.
+    """
+
+    def __init__(
+        self,
+        start: datetime,
+        speed: float = 1.0,
+        real: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not 0 < speed <= MAX_CLOCK_SPEED:
+            raise ValueError(f"--clock-speed must be above 0 and at most {MAX_CLOCK_SPEED:g}")
+        self.start, self.speed = start, speed
+        self._real, self._monotonic = real, monotonic
+        self._origin = monotonic()
+        self.caught_up = False
+
+    def __call__(self) -> datetime:
+        real = self._real()
+        moment = self.start + timedelta(seconds=(self._monotonic() - self._origin) * self.speed)
+        if moment < real:
+            return moment
+        if not self.caught_up:
+            self.caught_up = True  # one line, not one per request
+            logger.warning("replay clock caught up with the real clock: stamping real time from now on")
+        return real
 
 
 def local_settings(
@@ -194,18 +266,26 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     reload_interval_s: float = RELOAD_INTERVAL_S,
+    clock: ReplayClock | None = None,
 ) -> None:
-    """Serve v1 and v2 on ``host:port`` until interrupted (docs at ``/docs``), following the champions."""
+    """Serve v1 and v2 on ``host:port`` until interrupted (docs at ``/docs``), following the
+    champions; ``clock``: stamp requests with a replay clock instead of the real one."""
     import uvicorn
 
+    from propensity.alerting.local import LocalAlertSettings
+    from propensity.archive.store import LocalArchiveStore
+    from propensity.dashboard.route import dashboard_router
     from propensity.service.app import create_app
+    from propensity.service.core.http import utc_now
 
     registry = open_registry(registry_location)
     settings = local_settings(experiment_registry=str(registry.store.location))
     runtime = ModelRuntime({}, {api: f"{api} is loading" for api in settings.api_versions})
     watcher = ChampionWatcher(registry, runtime, settings.api_versions, interval_s=reload_interval_s)
     watcher.poll()  # the first load, before the port opens: /health is never "loading"
-    app = create_app(settings, runtime)
+    app = create_app(settings, runtime, clock or utc_now)
+    archive = LocalArchiveStore(settings.archive_dir or ARCHIVE_DIR)
+    app.include_router(dashboard_router(archive.root, LocalAlertSettings.from_env(archive=archive).directory))
     gc.collect()  # see functions/predict/predict_handler.py: keep init objects out of full collections
     gc.freeze()
     for api in settings.api_versions:
@@ -216,9 +296,16 @@ def serve(
     print(
         f"serving v1 and v2 on http://{host}:{port} (docs: http://{host}:{port}/docs); "
         f"PredictionEvents go to {settings.archive_dir}/predictions/; "
-        f"following the champions of {watcher.location} every {reload_interval_s:g} s",
+        f"following the champions of {watcher.location} every {reload_interval_s:g} s; "
+        f"the monitoring page at http://{host}:{port}/dashboard",
         flush=True,
     )
+    if clock is not None:
+        print(
+            f"replay clock: requests are stamped from {clock.start:%Y-%m-%d %H:%M:%S} UTC "
+            f"at {clock.speed:g}x real time (never past the real clock)",
+            flush=True,
+        )
     watcher.start()
     try:
         uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)

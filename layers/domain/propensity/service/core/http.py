@@ -54,13 +54,23 @@ class RequestInfo:
     synthetic: bool = False
 
 
-def request_info(incoming: Incoming, consumers: ConsumerDirectory | None = None) -> RequestInfo:
+def utc_now() -> datetime:
+    """The real clock: every deployed function stamps requests with it."""
+    return datetime.now(UTC)
+
+
+def request_info(
+    incoming: Incoming,
+    consumers: ConsumerDirectory | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> RequestInfo:
     """Request id from API Gateway or a local stand-in, the consumer's name from ``consumers``
-    (none without a directory), the synthetic flag from its header."""
+    (none without a directory), the synthetic flag from its header, the time from ``clock``
+    (the local server's replay clock may run in the past; see ``service.server``)."""
     request_id = incoming.request_id or incoming.headers.get("x-request-id") or str(uuid.uuid4())
     synthetic = incoming.headers.get(_SYNTHETIC, "").strip().lower() not in _NOT_SYNTHETIC
     consumer = consumers.identify(incoming) if consumers is not None else None
-    return RequestInfo(request_id, consumer, datetime.now(UTC), synthetic)
+    return RequestInfo(request_id, consumer, clock(), synthetic)
 
 
 @dataclass(frozen=True)

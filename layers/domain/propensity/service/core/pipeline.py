@@ -8,9 +8,10 @@ A batch runs each step once for all its records: one matrix, one vectorised scor
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from propensity.constants import ApiVersion
@@ -19,7 +20,7 @@ from propensity.observability import logger
 from propensity.service.core.consumers import ConsumerDirectory, metric_label
 from propensity.service.core.errors import RequestInvalidError, ServiceError
 from propensity.service.core.events import EventSink
-from propensity.service.core.http import Incoming, RequestInfo, request_info
+from propensity.service.core.http import Incoming, RequestInfo, request_info, utc_now
 from propensity.service.core.limits import json_document
 from propensity.service.core.rejections import RejectedRequest, RejectionSink
 from propensity.service.core.runtime import ModelRuntime, ServingModel
@@ -63,8 +64,10 @@ class Pipeline:
         events: EventSink,
         rejections: RejectionSink | None = None,
         consumers: ConsumerDirectory | None = None,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.runtime = runtime
+        self.clock = clock
         self.telemetry = telemetry
         self.events = events
         self.rejections = rejections
@@ -72,7 +75,7 @@ class Pipeline:
 
     def request_info(self, incoming: Incoming) -> RequestInfo:
         """Request id, consumer name (through this deployment's directory) and synthetic flag."""
-        return request_info(incoming, self.consumers)
+        return request_info(incoming, self.consumers, self.clock)
 
     def _reject(self, api_version: ApiVersion, info: RequestInfo | None, error: ServiceError) -> None:
         """A refused v1 call leaves a RejectedRequest (usage by consumer counts it)."""

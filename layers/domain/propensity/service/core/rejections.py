@@ -4,9 +4,9 @@ A ``RejectedRequest`` holds who, when, the status and the bounded reason and fie
 never the body's values (they may be personal data). It is a separate record type with its
 own marker and archive folder (``rejections/YYYY/MM/DD/HH/``), so the drift, shadow and
 evaluation jobs, which read ``PredictionEvent`` lines under ``predictions/``, never see it.
-In Lambda the line goes to the function's log stream (the archive's subscription filter
-selects ``PredictionEvent`` only, so it stays in CloudWatch Logs, where Logs Insights can
-count it); the local server appends it to the local archive.
+In Lambda the line goes to the function's log stream, and a subscription filter of its own
+sends it to a second Firehose stream that writes ``rejections/`` of the archive bucket
+(``infra/constructs/archive.py``); the local server appends it to the local archive.
 """
 
 from __future__ import annotations

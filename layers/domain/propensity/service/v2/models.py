@@ -13,7 +13,7 @@ from typing import Annotated, Any, Final, NotRequired
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from typing_extensions import TypedDict
 
-from propensity.constants import MAX_BATCH_RECORDS, ConfidenceBand, Decision
+from propensity.constants import MAX_BATCH_RECORDS, MAX_CUSTOMER_REF_LENGTH, ConfidenceBand, Decision
 from propensity.deferred import BUILT_ON_FIRST_USE
 from propensity.features import v2
 from propensity.features.spec import Feature
@@ -25,7 +25,6 @@ MAX_CATEGORY_LENGTH: Final[int] = 64
 # Categorical values are compared without surrounding blanks; one that is only blanks is refused.
 BLANKS: Final[str] = " \t\n\r"
 NOT_ONLY_BLANKS: Final[str] = "[^ \\t\\n\\r]"
-MAX_CUSTOMER_REF_LENGTH: Final[int] = 64
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
 
