@@ -1,7 +1,8 @@
 """The batch's fast paths agree with the general ones they stand in for.
 
-``valid_batch`` (parse and validate the body's bytes in one pydantic-core call) must either
-decline or give exactly what the strict parser and ``check_records`` give; ``keys_written``
+``valid_batch`` (pydantic-core's parser, then ``columnar``'s checks) must either decline or
+give exactly what the strict parser and ``check_records`` give, and must not decline a batch
+pydantic finds valid; ``keys_written``
 must count the keys ``json.loads`` sees; the column-wise JSON writers must write the bytes
 the encoder writes.
 """
@@ -220,3 +221,62 @@ def test_batch_prediction_ids_are_random_version_4_uuids():
     parsed = [uuid.UUID(i) for i in ids]
     assert len(set(ids)) == 300
     assert all(str(p) == i and p.version == 4 and p.variant == uuid.RFC_4122 for p, i in zip(parsed, ids))
+
+
+# Values a field may be replaced with: right and wrong types, edges of every range, blanks,
+# long strings, look-alikes of booleans and integers.
+_FIELD_VALUES = st.sampled_from(
+    [0, 1, -1, 17, 18, 100, 101, 31, 32, 1000, 1001, 10000, 10001, -100000000, 100000001, 2**70,
+     True, False, None, 41.0, 0.5, "", " ", "\t", "41", "yes", "technician", " Technician ", "x" * 64,
+     "x" * 65, "astronaut", [], {}, {"a": 1}]
+)  # fmt: skip
+
+
+def _field_names() -> list[tuple[str, str]]:
+    body = v2_body()
+    return [(group, name) for group, fields in body.items() if isinstance(fields, dict) for name in fields]
+
+
+_mutation = st.one_of(
+    st.tuples(st.just("field"), st.sampled_from(_field_names()), _FIELD_VALUES),
+    st.tuples(
+        st.just("ref"), st.just(("", "")), st.sampled_from([None, "", " ", "c" * 64, "c" * 65, 7, "urn:x"])
+    ),
+    st.tuples(st.just("extra"), st.sampled_from([("customer", "x"), ("", "x"), ("", "records")]), st.just(1)),
+    st.tuples(
+        st.just("drop"), st.sampled_from(_field_names() + [("customer", ""), ("history", "")]), st.just(0)
+    ),
+)
+
+
+def _mutated(mutations: list[Any]) -> dict[str, Any]:
+    record = v2_body()
+    for kind, (group, name), value in mutations:
+        target = record.get(group) if group else record
+        if not isinstance(target, dict):  # a group an earlier mutation removed or replaced
+            continue
+        if kind == "field" or kind == "extra":
+            target[name] = value
+        elif kind == "ref":
+            record["customer_ref"] = value
+        elif name:
+            target.pop(name, None)
+        else:
+            record.pop(group, None)
+    return record
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.lists(_mutation, max_size=2), min_size=1, max_size=4))
+def test_the_column_checks_accept_exactly_what_pydantic_accepts(batches: list[list[Any]]):
+    # Given a batch of records, each valid or broken in one or two ways
+    records = [_mutated(mutations) for mutations in batches]
+    body = _batch(records)
+    general = check_records(records)
+    fast = valid_batch(body)
+    # Then the fast path scores the batch only when pydantic finds every record valid, and then
+    # exactly as the general path does
+    if not general.errors:
+        assert fast == general
+    else:
+        assert fast is None

@@ -35,7 +35,10 @@ def float_texts(values: Sequence[float]) -> list[str]:
 def json_texts(values: Sequence[Any]) -> list[str]:
     """Each value's JSON text. One ``map`` per column when it holds one scalar type (the usual
     case for a validated column); anything else goes value by value through the encoder."""
-    kinds = set(map(type, values))
+    return _texts(values, set(map(type, values)))
+
+
+def _texts(values: Sequence[Any], kinds: set[type]) -> list[str]:
     if kinds == {str}:
         return list(map(encode_basestring_ascii, values))
     if kinds == {int}:
@@ -60,7 +63,7 @@ def column_slot(values: Sequence[Any]) -> tuple[str, Sequence[Any]]:
         joined = "".join(values)
         if joined.isascii() and joined.isprintable() and '"' not in joined and "\\" not in joined:
             return '"%s"', values
-    return "%s", json_texts(values)
+    return "%s", _texts(values, kinds)
 
 
 def template_text(text: str) -> str:

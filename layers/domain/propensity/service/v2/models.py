@@ -101,18 +101,6 @@ V2_REQUEST: Final[TypeAdapter[V2PredictRequest]] = TypeAdapter(V2PredictRequest)
 V2_RECORDS: Final[TypeAdapter[list[V2PredictRequest]]] = TypeAdapter(list[V2PredictRequest])
 
 
-class V2ValidBatch(TypedDict):
-    """A batch whose every record is valid: what ``adapter.valid_batch`` parses straight from the
-    body's bytes (any other batch takes the general path, ``V2BatchRequest``)."""
-
-    __pydantic_config__ = ConfigDict(**_STRICT)  # type: ignore[misc]
-
-    records: Annotated[list[V2PredictRequest], Field(min_length=1, max_length=MAX_BATCH_RECORDS)]
-
-
-V2_BATCH: Final[TypeAdapter[V2ValidBatch]] = TypeAdapter(V2ValidBatch)
-
-
 class V2PredictResponse(BaseModel):
     """A v2 prediction."""
 
