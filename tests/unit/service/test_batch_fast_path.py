@@ -22,7 +22,7 @@ from propensity.service.core.errors import MalformedRequestError
 from propensity.service.core.events import ScoredColumns, ScoredRecord, event_lines, new_prediction_ids
 from propensity.service.core.http import RequestInfo
 from propensity.service.core.json_text import column_slot, encode, float_texts, json_texts
-from propensity.service.core.limits import keys_written, parse_json
+from propensity.service.core.limits import keys_written, no_key_twice, parse_json
 from propensity.service.v2.adapter import check_records, valid_batch
 from tests.service_support import v2_body
 
@@ -60,6 +60,23 @@ def test_keys_written_counts_the_keys_json_reads(value: Any, separators: tuple[s
 
 def test_keys_written_sees_a_key_written_twice():
     assert keys_written(b'{"a": {"b": 1, "b": 2}}') == 3
+
+
+@pytest.mark.parametrize(
+    ("body", "kept", "once"),
+    [
+        (b'{"a": {"b": 1, "c": 2}}', 3, True),
+        (b'{"a": {"b": 1, "b": 2}}', 2, False),
+        (b'{"a": "x:y", "b": 1}', 2, True),  # a colon in a string: counted outside strings
+        (b'{"a": "x:y", "a": 1}', 1, False),
+        (b'{"a" : 1, "a": ":"}', 1, False),  # a spaced colon and a colon in a string
+    ],
+)
+def test_no_key_twice(body: bytes, kept: int, once: bool):
+    assert kept == len(json.loads(body)) + sum(
+        len(v) for v in json.loads(body).values() if isinstance(v, dict)
+    )
+    assert no_key_twice(body, kept) is once
 
 
 def _batch(records: list[Any], **extra: Any) -> bytes:

@@ -152,6 +152,19 @@ def keys_written(body: bytes) -> int:
     return len(outside)
 
 
+def no_key_twice(body: bytes, kept: int) -> bool:
+    """Whether a valid JSON text without escapes writes each key of each object once, given
+    ``kept``, the number of keys its parse kept (a parser keeps one of two equal keys).
+
+    Every written key has its colon and a parse keeps at most the keys written, so a body
+    with no more colons than kept keys wrote none twice: one ``count`` for the usual batch
+    (no colon inside any string). Otherwise the colons outside strings are counted.
+    """
+    if body.count(b":") == kept:
+        return True
+    return keys_written(body) == kept
+
+
 def _deeper_than(document: Any, limit: int) -> bool:
     """True when containers nest more than ``limit`` levels (the top-level object is level 1)."""
     stack: list[tuple[Any, int]] = [(document, 1)]

@@ -22,7 +22,7 @@ from pydantic_core import from_json
 from propensity.features import v2
 from propensity.service import metric_names
 from propensity.service.core.errors import RequestInvalidError
-from propensity.service.core.limits import keys_written
+from propensity.service.core.limits import no_key_twice
 from propensity.service.v2.columnar import valid_columns
 from propensity.service.v2.models import BLANKS, V2_RECORDS, V2_REQUEST
 
@@ -222,7 +222,7 @@ def valid_batch(body: bytes) -> CheckedBatch | None:
     valid = valid_columns(document)
     # from_json keeps the last of two equal keys: then the counts differ, and the general path
     # refuses the body naming the key.
-    if valid is None or keys_written(body) != valid.keys:
+    if valid is None or not no_key_twice(body, valid.keys):
         return None
     return _normalised(valid.columns, valid.customer_refs, list(range(len(valid.customer_refs))), {})
 
