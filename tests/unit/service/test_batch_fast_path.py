@@ -96,6 +96,8 @@ HOSTILE = {
     "escaped quote": _batch([v2_body(customer={"job": 'a"b'})]),
     "integral float": _batch([v2_body(customer={"age": 41.0})]),
     "exponent": _batch([v2_body(finances={"balance_eur": 1e3})]),
+    "overflowing exponent": _batch([v2_body()]).replace(b'"age": 41', b'"age": 1e999'),
+    "NaN": _batch([v2_body()]).replace(b'"age": 41', b'"age": NaN'),
     "an invalid record": _batch([v2_body(), v2_body(customer={"age": "old"})]),
     "not an object": _batch([v2_body(), "x"]),
     "extra envelope key": _batch([v2_body()], extra=1),
