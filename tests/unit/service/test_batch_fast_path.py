@@ -14,10 +14,13 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from propensity.features import v2 as v2_features
+from propensity.features.v2 import transform as v2_transform
 from propensity.service.core.errors import MalformedRequestError
 from propensity.service.core.events import ScoredColumns, ScoredRecord, event_lines, new_prediction_ids
 from propensity.service.core.http import RequestInfo
@@ -299,3 +302,20 @@ def test_the_column_checks_accept_exactly_what_pydantic_accepts(batches: list[li
         assert fast == general
     else:
         assert fast is None
+
+
+def test_the_matrix_of_a_batch_is_its_rows_matrices():
+    # Given 20 flat records with known, unknown and missing values (the vectorised one-hot
+    # path from 8 rows, the loop below)
+    records = [
+        _mutated([("field", ("customer", "job"), job)])
+        for job in ["admin.", "astronaut", "student", "unknown"] * 5
+    ]
+    for k, record in enumerate(records):
+        record["history"]["days_since_previous_contact"] = None if k % 3 else k
+    batch = check_records(records)
+    # Then the batch's matrix is the rows' matrices stacked, whatever path each took
+    matrix = v2_transform(batch.columns)
+    rows = [v2_transform({name: [values[k]] for name, values in batch.columns.items()}) for k in range(20)]
+    assert np.array_equal(matrix, np.vstack(rows), equal_nan=True)
+    assert matrix[:, list(v2_features.COLUMN_NAMES).index("job=admin.")].sum() == 5

@@ -40,6 +40,17 @@ def one_hot_into(out: Matrix, first_column: int, values: Sequence[Any], categori
     learned for "not any of these", and nothing is invented.
     """
     index = {c: i for i, c in enumerate(categories)}
+    if len(values) < _VECTORISE_FROM:  # a single request: three numpy calls cost more than the loop
+        for row, value in enumerate(values):
+            position = index.get(value)
+            if position is not None:
+                out[row, first_column + position] = 1.0
+        return
     positions = np.fromiter(map(index.get, values, repeat(-1)), dtype=np.intp, count=len(values))
     rows = np.flatnonzero(positions >= 0)
     out[rows, first_column + positions[rows]] = 1.0
+
+
+# Rows from which the one-hot positions are found with one C-level map and set with one
+# fancy assignment (about 4 µs of fixed numpy cost; the loop costs about 1 µs a row).
+_VECTORISE_FROM = 8

@@ -9,7 +9,6 @@ and MIGRATION.md's schema table all follow it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import repeat
 from typing import Final, Literal
 
 import numpy as np
@@ -111,8 +110,7 @@ def transform(columns: Columns) -> Matrix:
     for i, name in enumerate(NUMERIC):
         out[:, i] = numeric(columns[name])
     col = len(NUMERIC)
-    months = columns["last_contact_month"]
-    out[:, col] = np.fromiter(map(MONTH_INDEX.get, months, repeat(np.nan)), dtype=np.float64, count=rows)
+    out[:, col] = [MONTH_INDEX.get(m, np.nan) for m in columns["last_contact_month"]]
     out[:, col + 1] = [0.0 if d is None else 1.0 for d in columns["days_since_previous_contact"]]
     col += 2
     for name in BOOLEAN:
