@@ -7,6 +7,7 @@ so that training (45k rows) and serving (one row, or a batch) run literally the 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,8 @@ def n_rows(columns: Columns) -> int:
 
 def numeric(values: Sequence[Any]) -> npt.NDArray[np.float64]:
     """Numbers as float64; ``None`` becomes NaN, which the tree model routes as missing."""
-    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    # numpy itself converts None to NaN for a float dtype: one C-level pass over the column.
+    return np.array(values, dtype=np.float64)
 
 
 def boolean(values: Sequence[Any]) -> npt.NDArray[np.float64]:
@@ -38,7 +40,17 @@ def one_hot_into(out: Matrix, first_column: int, values: Sequence[Any], categori
     learned for "not any of these", and nothing is invented.
     """
     index = {c: i for i, c in enumerate(categories)}
-    for row, value in enumerate(values):
-        position = index.get(value)
-        if position is not None:
-            out[row, first_column + position] = 1.0
+    if len(values) < _VECTORISE_FROM:  # a single request: three numpy calls cost more than the loop
+        for row, value in enumerate(values):
+            position = index.get(value)
+            if position is not None:
+                out[row, first_column + position] = 1.0
+        return
+    positions = np.fromiter(map(index.get, values, repeat(-1)), dtype=np.intp, count=len(values))
+    rows = np.flatnonzero(positions >= 0)
+    out[rows, first_column + positions[rows]] = 1.0
+
+
+# Rows from which the one-hot positions are found with one C-level map and set with one
+# fancy assignment (about 4 µs of fixed numpy cost; the loop costs about 1 µs a row).
+_VECTORISE_FROM = 8

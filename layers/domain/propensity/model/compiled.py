@@ -66,6 +66,7 @@ class _Walk:
     test_threshold: Floats  # go right when that column is > this
     test_nan_right: npt.NDArray[np.bool_]  # and where a NaN goes (right when True)
     leaf_values: Floats  # level ``depth``: trees * 2**depth leaves
+    first_children: Index  # 2 * tree, as a (1, trees) row: the roots' left children at level 1
 
 
 @dataclass(frozen=True)
@@ -184,6 +185,7 @@ def _walk(ensemble: TreeEnsemble) -> _Walk:
         test_threshold=np.ascontiguousarray(unique.imag),
         test_nan_right=widened >= ensemble.n_features,
         leaf_values=ensemble.value[nodes],
+        first_children=(2 * np.arange(ensemble.roots.size, dtype=np.intp))[None, :],
     )
 
 
@@ -248,14 +250,13 @@ class CompiledEnsemble(TreeEnsemble):
         answers = answers.ravel()
         row_start = (np.arange(rows.shape[0], dtype=np.intp) * walk.test_column.size)[:, None]
         test = np.add(walk.tests[0], row_start)  # level 0: the roots' tests, row after row
-        position = np.broadcast_to(np.arange(self.roots.size, dtype=np.intp), test.shape).copy()
-        right = np.empty(test.shape, dtype=np.bool_)
-        for level, tests in enumerate(walk.tests):
-            if level:
-                # mode="wrap": the indices are in range by construction, and "raise" would
-                # buffer the output (twice as slow)
-                np.take(tests, position, out=test, mode="wrap")
-                test += row_start
+        right = np.take(answers, test, mode="wrap")
+        position = np.add(walk.first_children, right)  # entry e's children: 2e and 2e + 1
+        for tests in walk.tests[1:]:
+            # mode="wrap": the indices are in range by construction, and "raise" would
+            # buffer the output (twice as slow)
+            np.take(tests, position, out=test, mode="wrap")
+            test += row_start
             np.take(answers, test, out=right, mode="wrap")
             position *= 2
             position += right

@@ -47,8 +47,13 @@ def check_body(incoming: Incoming, limit: int) -> bytes:
 
 def json_document(incoming: Incoming, limit: int) -> Any:
     """The parsed JSON body, after the content type, size, syntax, depth and duplicate-key checks."""
+    return parse_json(json_bytes(incoming, limit))
+
+
+def json_bytes(incoming: Incoming, limit: int) -> bytes:
+    """The body of a JSON request, after the content type and size checks (not yet parsed)."""
     check_content_type(incoming.headers)
-    return parse_json(check_body(incoming, limit))
+    return check_body(incoming, limit)
 
 
 def _too_large(size: int, limit: int, at_least: bool = False) -> str:
@@ -126,6 +131,38 @@ def _max_depth(body: bytes) -> int:
     brackets = np.frombuffer(structure, dtype=np.uint8)
     steps = np.where((brackets == ord("[")) | (brackets == ord("{")), 1, -1)
     return int(np.cumsum(steps).max())
+
+
+_QUOTES_AND_COLONS: Final = bytes(b for b in range(256) if b not in b'":')
+
+
+def keys_written(body: bytes) -> int:
+    """How many object keys a valid JSON text without escapes (no backslash) writes.
+
+    Every key is followed by a colon, and without escapes every quote opens or closes a
+    string, so the keys are the colons outside strings: keep only quotes and colons (one C
+    pass), drop the strings (``""`` pairs in one pass; with a colon inside a string, by
+    splitting at the quotes) and count what is left. Compared with the keys the parsed
+    document kept, it tells whether a key was written twice, without a Python call per object.
+    """
+    marks = body.translate(None, _QUOTES_AND_COLONS)
+    outside = marks.replace(b'""', b"")
+    if b'"' in outside:  # a string holds a colon: its opening quote was never paired above
+        outside = b"".join(marks.split(b'"')[::2])
+    return len(outside)
+
+
+def no_key_twice(body: bytes, kept: int) -> bool:
+    """Whether a valid JSON text without escapes writes each key of each object once, given
+    ``kept``, the number of keys its parse kept (a parser keeps one of two equal keys).
+
+    Every written key has its colon and a parse keeps at most the keys written, so a body
+    with no more colons than kept keys wrote none twice: one ``count`` for the usual batch
+    (no colon inside any string). Otherwise the colons outside strings are counted.
+    """
+    if body.count(b":") == kept:
+        return True
+    return keys_written(body) == kept
 
 
 def _deeper_than(document: Any, limit: int) -> bool:

@@ -21,7 +21,7 @@ from propensity.service.core.consumers import ConsumerDirectory, metric_label
 from propensity.service.core.errors import RequestInvalidError, ServiceError
 from propensity.service.core.events import EventSink
 from propensity.service.core.http import Incoming, RequestInfo, request_info, utc_now
-from propensity.service.core.limits import json_document
+from propensity.service.core.limits import json_bytes, json_document
 from propensity.service.core.rejections import RejectedRequest, RejectionSink
 from propensity.service.core.runtime import ModelRuntime, ServingModel
 from propensity.service.core.telemetry import RequestMetrics, Telemetry
@@ -144,6 +144,11 @@ class Pipeline:
     def json_body(incoming: Incoming, limit: int) -> Any:
         """The parsed JSON body, after the content type, size, syntax, depth and key checks."""
         return json_document(incoming, limit)
+
+    @staticmethod
+    def json_bytes(incoming: Incoming, limit: int) -> bytes:
+        """The body, after the content type and size checks; ``limits.parse_json`` parses it."""
+        return json_bytes(incoming, limit)
 
     @staticmethod
     def score(

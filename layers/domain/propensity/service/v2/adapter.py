@@ -12,13 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
+from operator import itemgetter
 from typing import Any, Final
 
 from pydantic import ValidationError
+from pydantic_core import from_json
 
 from propensity.features import v2
 from propensity.service import metric_names
 from propensity.service.core.errors import RequestInvalidError
+from propensity.service.core.limits import no_key_twice
+from propensity.service.v2.columnar import valid_columns
 from propensity.service.v2.models import BLANKS, V2_RECORDS, V2_REQUEST
 
 FEATURE_NAMES: Final[tuple[str, ...]] = v2.SPEC.names
@@ -137,8 +142,7 @@ def check_records(
     """Validate a batch's records in one pydantic-core call, then normalise them column by column.
 
     When some records are invalid, their errors are grouped by index and the others are
-    validated again in one call (pydantic returns no values once any item fails). A column
-    whose values are all known categories (the usual case) is checked with one set operation.
+    validated again in one call (pydantic returns no values once any item fails).
     """
     errors: dict[int, RecordErrors] = {}
     try:
@@ -155,8 +159,28 @@ def check_records(
         }
         indices = [i for i in range(len(documents)) if i not in errors]
         payloads = V2_RECORDS.validate_python([documents[i] for i in indices])
-    columns = {flat: [p[group][name] for p in payloads] for group, name, flat in _FIELDS}
-    warnings: list[list[str]] = [[] for _ in payloads]
+    return normalised_batch(payloads, indices, errors)
+
+
+def normalised_batch(
+    payloads: Sequence[Any], indices: list[int], errors: dict[int, RecordErrors]
+) -> CheckedBatch:
+    """Columns of validated records, normalised."""
+    groups = {group: list(map(itemgetter(group), payloads)) for group in v2.GROUPS}
+    columns = {flat: list(map(itemgetter(name), groups[group])) for group, name, flat in _FIELDS}
+    refs: list[str | None] = list(map(dict.get, payloads, repeat("customer_ref")))
+    return _normalised(columns, refs, indices, errors)
+
+
+def _normalised(
+    columns: dict[str, list[Any]],
+    refs: list[str | None],
+    indices: list[int],
+    errors: dict[int, RecordErrors],
+) -> CheckedBatch:
+    """Categorical columns normalised in place; one whose values are all known categories (the
+    usual case) is checked with one set operation."""
+    warnings: list[list[str]] = [[] for _ in refs]
     unknown: list[str] = []
     for group_name, name, flat_name, known in _CATEGORICALS:
         column = columns[flat_name]
@@ -173,8 +197,34 @@ def check_records(
                 unknown.append(flat_name)
                 warnings[k].append(f"{group_name}.{name}: unknown category {value!r}, scored as unknown")
             column[k] = value
-    refs = [p.get("customer_ref") for p in payloads]
     return CheckedBatch(indices, columns, warnings, refs, unknown, errors)
+
+
+def valid_batch(body: bytes) -> CheckedBatch | None:
+    """The batch, checked, when its body is valid as sent (the usual case); else ``None``.
+
+    pydantic-core's parser reads the bytes (``from_json``, about 2 ms for 1,000 records) and
+    ``columnar.valid_columns`` checks the records column by column, where ``json.loads`` with
+    the duplicate-key hook, the depth check and ``validate_python`` took 9 ms. Anything they do
+    not accept, and any body with a backslash (escapes) or a key written twice, returns
+    ``None``: the caller then takes the general path (``parse_json``, ``V2BatchRequest``,
+    ``check_records``), which answers every refusal with its usual message. So this path
+    decides nothing the general one would decide otherwise; the tests run both on hostile
+    bodies. A body valid here nests four levels deep (body, records, record, group), within
+    ``MAX_JSON_DEPTH``.
+    """
+    if b"\\" in body:
+        return None
+    try:
+        document = from_json(body, allow_inf_nan=False)
+    except ValueError:
+        return None
+    valid = valid_columns(document)
+    # from_json keeps the last of two equal keys: then the counts differ, and the general path
+    # refuses the body naming the key.
+    if valid is None or not no_key_twice(body, valid.keys):
+        return None
+    return _normalised(valid.columns, valid.customer_refs, list(range(len(valid.customer_refs))), {})
 
 
 def to_record(document: Any) -> NormalisedRecord:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from itertools import repeat
+from typing import TYPE_CHECKING, Any, Final
 
 from pydantic import ValidationError
 
@@ -13,12 +14,14 @@ from propensity.features.translate import v1_to_v2
 from propensity.service.core.errors import RequestInvalidError
 from propensity.service.core.events import ScoredColumns, ScoredRecord, event_lines, new_prediction_ids
 from propensity.service.core.http import Answer, Incoming, Route, dumps
+from propensity.service.core.json_text import encode, float_texts, string_text
+from propensity.service.core.limits import parse_json
 from propensity.service.core.openapi import error_responses, json_request_body, response_doc
 from propensity.service.core.pipeline import Pipeline, elapsed_ms
 from propensity.service.core.runtime import ServingModel
 from propensity.service.v1 import adapter as v1_adapter
 from propensity.service.v1.models import EXAMPLE_REQUEST as V1_EXAMPLE
-from propensity.service.v2.adapter import FEATURE_NAMES, check_records, to_record
+from propensity.service.v2.adapter import FEATURE_NAMES, CheckedBatch, check_records, to_record, valid_batch
 from propensity.service.v2.models import (
     EXAMPLE_REQUEST,
     V2BatchRequest,
@@ -60,6 +63,32 @@ def _groups(served: ServingModel, count: int, choices: list[Choice] | None) -> l
             groups[key] = _Group(choice.served, [], choice.experiment_id, choice.arm)
         groups[key].positions.append(k)
     return list(groups.values())
+
+
+# One scored record's result, as ``json.dumps`` writes its dict (``json_text``); the last slot
+# takes a group's model version and arm under an experiment.
+_RESULT: Final = (
+    '{"index":%d,"prediction_id":"%s","probability":%s,"decision":"%s","confidence":"%s","warnings":%s%s}'
+)
+
+
+def _arm_fields(group: _Group) -> str:
+    if group.arm is None:
+        return ""
+    return f',"model_version":{string_text(group.served.version)},"arm":{string_text(group.arm)}'
+
+
+def _checked_in_general(body: bytes) -> CheckedBatch:
+    """Any batch ``valid_batch`` declined: parsed strictly, the batch's shape checked, then
+    each record on its own (an invalid record is an error in its result, not a failed batch)."""
+    document = parse_json(body)
+    try:
+        records: list[Any] = V2BatchRequest.model_validate(document).records
+    except ValidationError as error:
+        errors = error.errors(include_url=False)
+        fields = ["records" if e["loc"][:1] == ("records",) else "body" for e in errors]
+        raise RequestInvalidError(v1_adapter.detail_items(errors), fields) from None
+    return check_records(records)
 
 
 def routes(pipeline: Pipeline, experiments: ExperimentServing | None = None) -> list[Route]:
@@ -139,23 +168,18 @@ def routes(pipeline: Pipeline, experiments: ExperimentServing | None = None) -> 
         with pipeline.observe("v2") as metrics:
             served = pipeline.model("v2")
             started = time.perf_counter()
-            document = pipeline.json_body(request, MAX_BODY_BYTES_BATCH)
-            try:
-                records: list[Any] = V2BatchRequest.model_validate(document).records
-            except ValidationError as error:
-                errors = error.errors(include_url=False)
-                fields = ["records" if e["loc"][:1] == ("records",) else "body" for e in errors]
-                raise RequestInvalidError(v1_adapter.detail_items(errors), fields) from None
-            checked = check_records(records)
+            body = pipeline.json_bytes(request, MAX_BODY_BYTES_BATCH)
+            checked = valid_batch(body) or _checked_in_general(body)
             valid = checked.indices
-            metrics.batch_size = len(records)
+            count = len(valid) + len(checked.errors)
+            metrics.batch_size = count
             metrics.invalid_records = len(checked.errors)
             for failed in checked.errors.values():
                 metrics.invalid(failed.fields)
             metrics.unknown_categories.update(checked.unknown_fields)
             metrics.phases_ms["validation"] = elapsed_ms(started)
 
-            results: list[dict[str, Any] | None] = [None] * len(records)
+            results: list[str] = [""] * count  # each result's JSON text, in request order
             choices = None
             if experiments is not None and valid:  # each record's arm picks its model
                 choices = hook.choose_many(experiments, served, checked.customer_refs, info.request_id)
@@ -181,26 +205,31 @@ def routes(pipeline: Pipeline, experiments: ExperimentServing | None = None) -> 
                         scored.decisions(),
                         scored.bands(),
                     )
+                    probability_texts = float_texts(probabilities)
                     if whole and group.arm is None:
                         warnings = checked.warnings
                     else:
                         assert choices is not None
                         warnings = [checked.warnings[k] + choices[k].warnings for k in group.positions]
                     group_ids = ids if whole else [ids[k] for k in group.positions]
-                    for j, k in enumerate(group.positions):
-                        i = valid[k]
-                        result: dict[str, Any] = {
-                            "index": i,
-                            "prediction_id": group_ids[j],
-                            "probability": probabilities[j],
-                            "decision": decisions[j],
-                            "confidence": bands[j],
-                            "warnings": warnings[j],
-                        }
-                        if group.arm is not None:
-                            result["model_version"] = group.served.version
-                            result["arm"] = group.arm
-                        results[i] = result
+                    indices = valid if whole else [valid[k] for k in group.positions]
+                    texts = [
+                        _RESULT % row
+                        for row in zip(
+                            indices,
+                            group_ids,
+                            probability_texts,
+                            decisions,
+                            bands,
+                            [encode(w) if w else "[]" for w in warnings],
+                            repeat(_arm_fields(group)),
+                        )
+                    ]
+                    if whole and not checked.errors:
+                        results = texts
+                    else:
+                        for i, text in zip(indices, texts, strict=True):
+                            results[i] = text
                     refs = (
                         checked.customer_refs
                         if whole
@@ -210,7 +239,14 @@ def routes(pipeline: Pipeline, experiments: ExperimentServing | None = None) -> 
                         (
                             group,
                             ScoredColumns(
-                                group_ids, columns, probabilities, decisions, bands, warnings, refs
+                                group_ids,
+                                columns,
+                                probabilities,
+                                decisions,
+                                bands,
+                                warnings,
+                                refs,
+                                probability_texts,
                             ),
                         )
                     )
@@ -218,17 +254,15 @@ def routes(pipeline: Pipeline, experiments: ExperimentServing | None = None) -> 
                     building_ms += elapsed_ms(building)
             started = time.perf_counter()
             for i, failed in checked.errors.items():
-                results[i] = {"index": i, "errors": failed.items}
-            body = dumps(
-                {
-                    "model_version": served.version,
-                    "threshold": served.threshold,
-                    "count": len(records),
-                    "scored": len(valid),
-                    "failed": len(records) - len(valid),
-                    "results": results,
-                }
-            )
+                results[i] = encode({"index": i, "errors": failed.items})
+            head = {
+                "model_version": served.version,
+                "threshold": served.threshold,
+                "count": count,
+                "scored": len(valid),
+                "failed": count - len(valid),
+            }
+            body = f'{encode(head)[:-1]},"results":[{",".join(results)}]}}'.encode()
             metrics.phases_ms["serialization"] = building_ms + elapsed_ms(started)
 
             for group, scored_records in scored_groups:
@@ -240,7 +274,7 @@ def routes(pipeline: Pipeline, experiments: ExperimentServing | None = None) -> 
                         model_version=group.served.version,
                         threshold=group.served.threshold,
                         phases_ms=metrics.phases_ms,
-                        batch_size=len(records),
+                        batch_size=count,
                         experiment=group.experiment,
                         arm=group.arm,
                     )
