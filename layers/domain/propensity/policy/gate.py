@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 SegmentMetric = Literal["roc_auc", "pr_auc"]
+# A stage's thresholds as JSON, for commands that run where cdk.json is not (the retraining build).
+GATE_THRESHOLDS_ENV = "PROPENSITY_GATE_THRESHOLDS"
 
 
 class GateThresholds(BaseModel):
