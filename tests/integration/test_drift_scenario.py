@@ -3,7 +3,8 @@
 The truth is taken from the data itself: for each replayed hour, PSI of the raw later rows
 against the model's stored reference, computed here with plain numpy. The drift job, which
 only sees what the service archived, must reproduce it, flag the fields that really moved and
-stay quiet on those that did not; its "yes"-rate alert must follow the real subscription rate.
+stay quiet on those that did not; the model's "yes" rate must follow the real subscription rate
+without a false alert where that rate holds.
 """
 
 from __future__ import annotations
