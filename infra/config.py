@@ -7,18 +7,20 @@ alarm, the job and the documentation all read the one value.
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from propensity.alerting.tiers import Tier
-from propensity.constants import ApiVersion
+from propensity.constants import API_VERSIONS, ApiVersion
 from propensity.policy.alarms import AlarmThresholds
 from propensity.policy.deployment import DeploymentThresholds
 from propensity.policy.drift import DriftThresholds
 from propensity.policy.evaluation import EvaluationThresholds
 from propensity.policy.gate import GateThresholds
 from propensity.service.settings import DEFAULT_V1_DEPRECATION_DATE, DEFAULT_V1_SUNSET_DATE
+from propensity.training.config import ConfigError, default_config_path, load_config
 
 StageName = Literal["dev", "prod"]
 DeploymentStyle = Literal["canary", "linear", "all_at_once"]
@@ -101,6 +103,51 @@ class ApiConfig(Strict):
     security_policy: str = "SecurityPolicy_TLS13_1_2_PFS_PQ_2025_09"
 
 
+REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
+# The retraining build's source is the domain library and its pins only (constructs/retraining.py).
+RETRAINING_SOURCE = "layers/domain/"
+
+
+def _committed_training_configs() -> dict[ApiVersion, str]:
+    return {api: default_config_path(api).relative_to(REPOSITORY_ROOT).as_posix() for api in API_VERSIONS}
+
+
+class RetrainingConfig(Strict):
+    """The monthly retraining job: when it runs, what it trains, with what (checked at synth)."""
+
+    enabled: bool = True
+    # UTC, early in the month: the previous month's outcomes have had weeks to arrive.
+    day_of_month: Annotated[int, Field(ge=1, le=28)] = 1
+    hour_utc: Annotated[int, Field(ge=0, le=23)] = 4
+    # "retrain": new trees on base data + production outcomes; "recalibrate": the champion's
+    # trees with the intercept refitted on the latest labelled month (cheaper, minutes less).
+    mode: Literal["retrain", "recalibrate"] = "retrain"
+    # Training config per API version (TOML, relative to the repository root, inside the
+    # domain library: the build ships only that); default: the committed, backtest-chosen ones.
+    configs: dict[ApiVersion, str] = Field(default_factory=_committed_training_configs)
+    backtest_months: Annotated[int, Field(ge=1, le=30)] | None = None  # None: each config's own
+    jobs: Annotated[int, Field(ge=1, le=8)] = 2  # backtest months trained in parallel
+    compute: Literal["SMALL", "MEDIUM", "LARGE"] = "SMALL"
+    timeout_minutes: Annotated[int, Field(ge=10, le=480)] = 90
+
+    @model_validator(mode="after")
+    def _configs_are_valid(self) -> RetrainingConfig:
+        for api, location in self.configs.items():
+            if not location.startswith(RETRAINING_SOURCE) or ".." in Path(location).parts:
+                raise ValueError(
+                    f"retraining.configs.{api}: {location} must be under {RETRAINING_SOURCE} (the "
+                    "retraining build ships only the domain library)"
+                )
+            try:
+                load_config(REPOSITORY_ROOT / location, api)
+            except ConfigError as error:
+                raise ValueError(f"retraining.configs.{api}: {error}") from None
+        return self
+
+    def config_for(self, api: ApiVersion) -> str:
+        return self.configs.get(api) or _committed_training_configs()[api]
+
+
 class AlertEndpoints(Strict):
     """Names of secrets (never the secrets themselves)."""
 
@@ -127,6 +174,7 @@ class StageConfig(Strict):
     drift: DriftThresholds = DriftThresholds()
     evaluation: EvaluationThresholds = EvaluationThresholds()
     gate: GateThresholds = GateThresholds()
+    retraining: RetrainingConfig = RetrainingConfig()
     api: ApiConfig = ApiConfig()
     stage_throttle_rps: Annotated[float, Field(gt=0)] = 500
     stage_throttle_burst: Annotated[int, Field(gt=0)] = 1000

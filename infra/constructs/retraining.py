@@ -35,12 +35,12 @@ from aws_cdk import aws_sns as sns
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
-from propensity.constants import API_VERSIONS
+from infra.config import RetrainingConfig
+from propensity.constants import API_VERSIONS, ApiVersion
 from propensity.labels.layout import ACCEPTED_PREFIX
+from propensity.policy.gate import GATE_THRESHOLDS_ENV, GateThresholds
 
 ROOT = Path(__file__).resolve().parents[2]
-# 1st of the month, 04:00 UTC: the previous month's outcomes have had weeks to arrive.
-MONTHLY = events.Schedule.cron(minute="0", hour="4", day="1")
 GATE_REFUSED_EXIT = 3  # propensity retrain: the gate refused the challenger (not an error)
 # Only what the build needs: the library, its pins and the package metadata.
 SOURCE_EXCLUDES = [
@@ -54,12 +54,26 @@ SOURCE_EXCLUDES = [
 SOURCE_EXCLUDES += ["**/__pycache__", "**/*.egg-info"]
 
 
-def buildspec(apis: tuple[str, ...]) -> codebuild.BuildSpec:
-    retrain = (
-        'propensity retrain --api "$api" --registry "$REGISTRY" --archive archive '
-        '--config "layers/domain/propensity/training/configs/$api.toml" --jobs 2 '
+def schedule_of(settings: RetrainingConfig) -> events.Schedule:
+    return events.Schedule.cron(minute="0", hour=str(settings.hour_utc), day=str(settings.day_of_month))
+
+
+def retrain_command(api: ApiVersion, settings: RetrainingConfig) -> str:
+    """The build's command for one API version: the stage's config, mode and backtest."""
+    flags = [f"--config {settings.config_for(api)}", f"--jobs {settings.jobs}"]
+    if settings.mode == "recalibrate":
+        flags.append("--recalibrate-only")
+    if settings.backtest_months is not None:
+        flags.append(f"--backtest-months {settings.backtest_months}")
+    return (
+        f'propensity retrain --api {api} --registry "$REGISTRY" --archive archive {" ".join(flags)} '
         f"|| [ $? -eq {GATE_REFUSED_EXIT} ]"
     )
+
+
+def buildspec(apis: tuple[ApiVersion, ...], settings: RetrainingConfig | None = None) -> codebuild.BuildSpec:
+    settings = settings or RetrainingConfig()
+    commands = [f"( {retrain_command(api, settings)} ) || exit 1" for api in apis]
     return codebuild.BuildSpec.from_object(
         {
             "version": "0.2",
@@ -78,7 +92,7 @@ def buildspec(apis: tuple[str, ...]) -> codebuild.BuildSpec:
                         "--only-show-errors",
                         f'aws s3 sync "s3://$ARCHIVE_BUCKET/{ACCEPTED_PREFIX}" archive/{ACCEPTED_PREFIX} '
                         "--only-show-errors",
-                        f"for api in {' '.join(apis)}; do {retrain} || exit 1; done",
+                        *commands,
                     ]
                 },
             },
@@ -98,9 +112,12 @@ class Retraining(Construct):
         archive: s3.IBucket,
         registry: str,
         topics: Mapping[str, sns.ITopic],
-        schedule: events.Schedule = MONTHLY,
-        apis: tuple[str, ...] = API_VERSIONS,
+        settings: RetrainingConfig | None = None,
+        gate: GateThresholds | None = None,
+        apis: tuple[ApiVersion, ...] = API_VERSIONS,
     ) -> None:
+        settings = settings or RetrainingConfig()
+        gate = gate or GateThresholds()
         super().__init__(scope, construct_id)
         key = kms.Key(self, "Key", enable_key_rotation=True, description=f"{name_prefix} retraining builds")
         source = assets.Asset(self, "Source", path=str(ROOT), exclude=SOURCE_EXCLUDES)
@@ -113,17 +130,19 @@ class Retraining(Construct):
             project_name=f"{name_prefix}-retrain",
             description="Monthly retrain from production outcomes: train, gate, register as challenger",
             source=codebuild.Source.s3(bucket=source.bucket, path=source.s3_object_key),
-            build_spec=buildspec(apis),
+            build_spec=buildspec(apis, settings),
             environment=codebuild.BuildEnvironment(
                 build_image=codebuild.LinuxArmBuildImage.AMAZON_LINUX_2023_STANDARD_3_0,
-                compute_type=codebuild.ComputeType.SMALL,
+                compute_type=getattr(codebuild.ComputeType, settings.compute),
             ),
             environment_variables={
                 "REGISTRY": codebuild.BuildEnvironmentVariable(value=registry),
                 "ARCHIVE_BUCKET": codebuild.BuildEnvironmentVariable(value=archive.bucket_name),
+                # The stage's gate (cdk.json stages.<stage>.gate), the one the promotion reads.
+                GATE_THRESHOLDS_ENV: codebuild.BuildEnvironmentVariable(value=gate.model_dump_json()),
             },
             encryption_key=key,
-            timeout=cdk.Duration.minutes(90),
+            timeout=cdk.Duration.minutes(settings.timeout_minutes),
             logging=codebuild.LoggingOptions(
                 cloud_watch=codebuild.CloudWatchLoggingOptions(log_group=log_group)
             ),
@@ -133,7 +152,9 @@ class Retraining(Construct):
         archive.grant_read(role, "predictions/*")
         archive.grant_read(role, f"{ACCEPTED_PREFIX}*")
         self._grant_registry(role, registry)
-        events.Rule(self, "Schedule", schedule=schedule, targets=[targets.CodeBuildProject(self.project)])
+        events.Rule(
+            self, "Schedule", schedule=schedule_of(settings), targets=[targets.CodeBuildProject(self.project)]
+        )
         alarm = cloudwatch.Alarm(
             self,
             "FailedBuilds",

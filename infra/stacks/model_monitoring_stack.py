@@ -83,13 +83,17 @@ class ModelMonitoringStack(cdk.Stack):
                 archive=self.archive_bucket,
                 registry=registry,
                 topics=topics,
+                settings=config.retraining,
+                gate=config.gate,
             )
-            if registry
+            if registry and config.retraining.enabled
             else None
         )
         if self.retraining is None:
             cdk.Annotations.of(self).add_info(
-                "no monthly retraining in this stage: its models are pinned to a local registry folder; "
+                "no monthly retraining in this stage: retraining.enabled is false in cdk.json"
+                if registry
+                else "no monthly retraining in this stage: its models are pinned to a local registry folder; "
                 "pin an s3:// registry in cdk.json to schedule `propensity retrain`",
             )
         self.evaluation = Evaluation(

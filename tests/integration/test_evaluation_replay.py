@@ -10,10 +10,13 @@ distrusted where the outcomes show concept drift, thin coverage in the newest we
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from propensity_demo.evaluation_scenario import ReplayPlan, run_scenario, split_by_order, train_early
 
 from propensity.evaluation import metric_names as names
+from propensity.policy.evaluation import EvaluationThresholds
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
@@ -50,10 +53,6 @@ def test_the_replay_covers_the_later_rows_as_six_weeks_of_traffic(scenario, bank
     assert summary.unmatched_outcomes == 0 and summary.duplicate_events == 0
 
 
-@pytest.mark.xfail(
-    reason="known failure on main after merging this wave: issue 12 merge: the committed models recalibrate to the latest months, so the calibration-shift expectations were for the old model",
-    strict=False,
-)
 def test_the_real_shift_in_subscriptions_and_calibration_is_measured(scenario):
     summary = scenario.summary
     first = summary.results[0]
@@ -63,12 +62,19 @@ def test_the_real_shift_in_subscriptions_and_calibration_is_measured(scenario):
     assert first.coverage.share == 1.0
     assert abs(first.realised.base_rate - baseline.base_rate) < 0.02
     assert first.realised.ece < 0.02
-    # Later weeks: far more customers subscribe than the model predicts (the real drift of the
-    # data set), which shows as calibration error well beyond the bound
+    # Later weeks: more customers subscribe than the model predicts, beyond sampling noise
+    # (3 standard errors at the predicted rate), and far more (1.5x) in every week whose real
+    # rate climbed past twice the training data's: the real drift of the data set, which shows
+    # as calibration error well beyond the bound
     judged = [r for r in summary.results if r.signals.judged]
     assert len(judged) >= 3
     drifted = [r for r in summary.results[1:] if r.coverage.labelled >= 200]
-    assert all(r.realised.base_rate > 1.5 * r.realised.mean_probability for r in drifted)
+    for r in drifted:
+        p = r.realised.mean_probability
+        assert r.realised.base_rate - p > 3 * math.sqrt(p * (1 - p) / r.coverage.labelled), r.window.label
+    climbed = [r for r in drifted if r.realised.base_rate > 2 * baseline.base_rate]
+    assert len(climbed) >= 3
+    assert all(r.realised.base_rate > 1.5 * r.realised.mean_probability for r in climbed)
     assert max(r.realised.ece for r in drifted) > 5 * baseline.ece
     assert any(r.signals.ece_info for r in judged)
     # And the performance change is judged against the manifest's F1, as the alarm sees it
@@ -78,10 +84,6 @@ def test_the_real_shift_in_subscriptions_and_calibration_is_measured(scenario):
         assert r.signals.f1_warning == (r.signals.f1_drop_relative > 0.10)
 
 
-@pytest.mark.xfail(
-    reason="known failure on main after merging this wave: issue 12 merge: the committed models recalibrate to the latest months, so the CBPE expectations were for the old model",
-    strict=False,
-)
 def test_estimates_sit_next_to_realised_figures_and_say_where_they_fail(scenario):
     summary = scenario.summary
     first, *_, newest = summary.results
@@ -89,18 +91,25 @@ def test_estimates_sit_next_to_realised_figures_and_say_where_they_fail(scenario
     assert all(
         r.estimated.f1 is not None and r.estimated.rows == r.coverage.predictions for r in summary.results
     )
-    # Where the model is still calibrated the estimate holds: trusted, and close to what happened
+    # Where the model is still calibrated the estimate holds: trusted, and within the relative
+    # gap the job trusts (the model is calibrated to its latest training month, 6.5% "yes";
+    # this week's real rate is 5.4%)
     assert first.estimated.trust == "trusted"
-    assert first.estimated.expected_positives == pytest.approx(first.realised.positives, rel=0.2)
-    # Where outcomes show drift, CBPE (which assumes calibration) badly under-counts subscribers
-    # and the report says it cannot be trusted there
+    gap = abs(first.realised.positives - first.estimated.expected_positives)
+    assert gap / first.estimated.expected_positives <= EvaluationThresholds().cbpe_max_relative_gap
+    # Where outcomes show drift, CBPE (which assumes calibration) under-counts subscribers (by
+    # more than the relative gap it trusts; by half or more where the real rate climbed past
+    # twice the training data's) and the report says it cannot be trusted there
     drifted = [
         r for r in summary.results[1:] if r.coverage.labelled >= 200 and r.estimated.trust == "untrusted"
     ]
-    assert drifted
+    assert len(drifted) >= 3
+    limit = EvaluationThresholds().cbpe_max_relative_gap
     for r in drifted:
         expected_rate = r.estimated.expected_positives / r.estimated.rows
-        assert r.realised.base_rate > 1.5 * expected_rate
+        assert r.realised.base_rate > (1 + limit) * expected_rate, r.window.label
+        if r.realised.base_rate > 2 * first.baseline.base_rate:
+            assert r.realised.base_rate > 1.5 * expected_rate, r.window.label
         assert "cannot be trusted" in r.estimated.caveats[0]
     # The newest weeks have few outcomes yet: thin coverage, and the estimate inherits the distrust
     assert newest.coverage.thin and newest.coverage.share < 0.1

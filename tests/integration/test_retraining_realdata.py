@@ -13,7 +13,6 @@ import pytest
 from propensity.archive.store import LocalArchiveStore
 from propensity.gate.record import latest_verdict
 from propensity.gate.run import run_gate
-from propensity.policy.gate import GateThresholds
 from propensity.registry.registry import Registry
 from propensity.registry.storage import LocalBlobStore
 from propensity.training.config import parse_config
@@ -101,12 +100,9 @@ def test_retrain_on_production_outcomes_beats_the_static_champion(bank_data, tmp
         "2010-11",
     ]
 
-    # The small test settings (60 rounds, 2 folds) make a weaker model with noisy segment
-    # figures; floors and segments are covered by the gate's own tests, this one is about the
-    # pipeline and the time comparison.
-    lenient = GateThresholds(
-        segment_floor_roc_auc=0.5, segment_tolerance=0.2, min_roc_auc=0.7, min_pr_auc=0.3
-    )
+    # The stage's default gate: the small test settings (60 rounds, 2 folds) make a model below
+    # the stratified floors (ROC AUC 0.739 < 0.75, PR AUC 0.344 < 0.35, like its champion's
+    # 0.742), which yield to the time comparison it is judged on
     outcome = retrain(
         registry,
         "v1",
@@ -115,7 +111,6 @@ def test_retrain_on_production_outcomes_beats_the_static_champion(bank_data, tmp
         config,
         base_until="2010-04",
         backtest_months=3,
-        thresholds=lenient,
         progress=_quiet,
     )
     over_time = outcome.report.over_time
@@ -144,7 +139,6 @@ def test_retrain_on_production_outcomes_beats_the_static_champion(bank_data, tmp
         base_until="2010-04",
         recalibrate_only=True,
         backtest_months=3,
-        thresholds=lenient,
         progress=_quiet,
     )
     recal = registry.manifest("v1", recalibrated.version)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from propensity.gate.bootstrap import segment_confidence
 from propensity.gate.markdown import render_markdown
 from propensity.gate.report import GateReport
-from propensity.gate.run import GateError, run_gate
+from propensity.gate.run import GateError, _minimum_checks, run_gate
 from propensity.policy.gate import GateThresholds
 from tests.unit.gate.challengers import (
     derive_bundle,
@@ -209,3 +210,52 @@ def test_markdown_report_leads_with_the_reasons(reports):
     reasons = markdown.split("## Overall")[0]
     assert f"job={BROKEN_JOB}" in reasons
     assert "## Segments" in markdown and "## Score distribution on the holdout" in markdown
+
+
+@pytest.mark.realdata
+def test_the_stratified_floors_yield_to_the_time_comparison(reports):
+    # Given a challenger judged on time (its backtest months pair with the champion's)
+    report = reports["copy"]
+    assert report.over_time is not None
+    assert report.over_time.paired >= report.thresholds.min_paired_months
+
+    # Then the fixed floors on the stratified holdout are reported, not judged: time leads,
+    # and on that holdout it is held to the champion (degradation and segments stay judged)
+    for name in ("roc_auc", "pr_auc"):
+        floor = next(c for c in report.checks if c.kind == "minimum" and c.name.startswith(name))
+        assert floor.passed is None and "judged on time" in floor.detail
+    assert any(c.kind == "degradation" and c.passed is True for c in report.checks)
+
+
+@pytest.mark.realdata
+def test_the_floors_are_judged_where_time_cannot_judge(reports):
+    # Given the same figures, a floor they do not reach, and no time comparison to lead
+    figures = reports["copy"].challenger_overall
+    policy = GateThresholds(min_roc_auc=0.99, min_pr_auc=0.9)
+
+    # Then the floors fail it; with a judged time comparison they would be reported only
+    judged = {c.name: c.passed for c in _minimum_checks(figures, policy, recent=True)}
+    assert judged["roc_auc >= 0.99"] is False and judged["pr_auc >= 0.9"] is False
+    yielded = {c.name: c.passed for c in _minimum_checks(figures, policy, True, on_time=True, paired=3)}
+    assert yielded["roc_auc >= 0.99"] is None and yielded["pr_auc >= 0.9"] is None
+
+
+def test_segment_intervals_hold_together_at_the_gate_level():
+    # 15 judged segments at 95% each (2.5% one-sided) could refuse an equivalent challenger in
+    # up to a third of gates; adjusted, all of them together hold at the gate's 95%
+    assert 1 - 0.975**15 > 0.3
+    assert segment_confidence(0.95, 15) == pytest.approx(1 - 0.05 / 15)
+    assert segment_confidence(0.95, 1) == pytest.approx(0.95)
+    assert segment_confidence(0.95, 0) == pytest.approx(0.95)
+
+
+@pytest.mark.realdata
+def test_segment_checks_say_at_which_level_they_judge(reports):
+    report = reports["segment"]
+    judged = sum(s.judged for s in report.segments)
+    check = next(
+        c for c in report.checks if c.name == f"job={BROKEN_JOB}: roc_auc within 0.03 of the champion"
+    )
+    assert f"{segment_confidence(0.95, judged):.2%} CI" in check.detail
+    assert f"over {judged} judged segments" in check.detail
+    assert judged >= 10

@@ -9,9 +9,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from propensity.cli import command
 from propensity.constants import API_VERSIONS
+
+if TYPE_CHECKING:
+    from propensity.policy.gate import GateThresholds
 
 
 def _say(message: str) -> None:
@@ -73,6 +77,25 @@ def _backtest(args: argparse.Namespace) -> int:
 CONFIG_ENV = "PROPENSITY_TRAINING_CONFIG"  # the stage's config file (set by the retraining job)
 
 
+def gate_thresholds_from_env() -> GateThresholds | None:
+    """The stage's gate thresholds the retraining build passes as JSON; None: the defaults."""
+    import os
+
+    from pydantic import ValidationError
+
+    from propensity.policy.gate import GATE_THRESHOLDS_ENV
+    from propensity.policy.gate import GateThresholds as Thresholds
+
+    text = os.environ.get(GATE_THRESHOLDS_ENV)
+    if not text:
+        return None
+    try:
+        return Thresholds.model_validate_json(text)
+    except ValidationError as error:
+        # a ValueError: the command line reports it as an error (exit 1), not a gate refusal
+        raise ValueError(f"${GATE_THRESHOLDS_ENV} is not valid gate thresholds: {error}") from None
+
+
 def _configure_retrain(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api", choices=API_VERSIONS, default="v1", help="API schema version")
     parser.add_argument("--registry", default=None, help="registry folder or s3://... ($PROPENSITY_REGISTRY)")
@@ -106,6 +129,7 @@ def _retrain(args: argparse.Namespace) -> int:
     from propensity.training.retrain import retrain
 
     config = load_config(args.config or os.environ.get(CONFIG_ENV), args.api)
+    thresholds = gate_thresholds_from_env()
     outcome = retrain(
         open_registry(args.registry),
         args.api,
@@ -115,6 +139,7 @@ def _retrain(args: argparse.Namespace) -> int:
         base_until=args.base_until,
         recalibrate_only=args.recalibrate_only,
         backtest_months=args.backtest_months,
+        thresholds=thresholds,
         jobs=args.jobs,
         progress=_say,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from propensity.gate.bootstrap import segment_confidence
 from propensity.gate.report import CHECK_KINDS, Check, GateReport, MetricComparison
 from propensity.segments import MIN_SEGMENT_POSITIVES, MIN_SEGMENT_ROWS
 
@@ -116,11 +117,14 @@ def render_markdown(report: GateReport) -> str:
         if checks:
             lines += [f"## {KIND_TITLES[kind]}", "", *_check_rows(checks), ""]
     lines += _time_rows(report)
+    judged = sum(s.judged for s in report.segments)
     lines += [
         "## Segments",
         "",
         f"Segments with fewer than {MIN_SEGMENT_ROWS} rows or {MIN_SEGMENT_POSITIVES} subscribers are "
-        "reported, not judged: their figures are mostly noise.",
+        "reported, not judged: their figures are mostly noise. The intervals of judged segments "
+        f"are at {segment_confidence(t.bootstrap_confidence, judged):.2%} each, so that all "
+        f"{judged} hold together at {t.bootstrap_confidence:.0%} (Bonferroni).",
         "",
         "| segment | rows | positives | judged | ROC AUC champion | ROC AUC challenger "
         "| CI of the difference | PR AUC champion | PR AUC challenger | F1 champion | F1 challenger |",

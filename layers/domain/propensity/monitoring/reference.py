@@ -49,6 +49,11 @@ class Reference(BaseModel):
     confidence_mix: dict[str, float]
     score_edges: list[float]
     score_proportions: list[float]
+    # Where the answers above (yes rate, mean probability, score shares, base rate) were
+    # measured: "holdout" (the feature rows), or "latest months" for a model whose calibration
+    # and threshold were chosen on them (out-of-fold), the traffic it is tuned to answer next.
+    answers_from: str = "holdout"
+    answer_rows: int | None = None
 
 
 def numeric_bin_index(values: Sequence[Any], edges: Sequence[float]) -> np.ndarray[Any, Any]:
@@ -92,8 +97,13 @@ def build_reference(
     target: np.ndarray[Any, Any],
     probability: np.ndarray[Any, Any],
     threshold: float,
+    answers: tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], str] | None = None,
 ) -> Reference:
-    """Reference distributions of the inputs and of the model's answers on ``columns``."""
+    """Reference distributions of the inputs on ``columns`` and of the model's answers.
+
+    The answers are measured on ``(target, probability)`` of ``columns``, or on ``answers``
+    (outcomes, probabilities, where from) when the model is tuned to other rows than these.
+    """
     features: dict[str, NumericReference | CategoricalReference] = {}
     for feature in spec.features:
         values = columns[feature.name]
@@ -102,11 +112,14 @@ def build_reference(
             if feature.kind == "numeric"
             else _categorical_reference(feature, values)
         )
+    rows, answers_from = len(probability), "holdout"
+    if answers is not None:
+        target, probability, answers_from = answers
     score_index = np.searchsorted(np.asarray(SCORE_EDGES), probability, side="left")
     score_counts = np.bincount(score_index, minlength=len(SCORE_EDGES) + 1)
     band = bands(probability, threshold)
     return Reference(
-        rows=len(probability),
+        rows=rows,
         features=features,
         yes_rate=float(np.mean(probability >= threshold)),
         base_rate=float(np.mean(target)),
@@ -115,4 +128,6 @@ def build_reference(
         confidence_mix={b: float(np.mean(band == b)) for b in ("low", "medium", "high")},
         score_edges=list(SCORE_EDGES),
         score_proportions=[float(c) / len(probability) for c in score_counts],
+        answers_from=answers_from,
+        answer_rows=len(probability),
     )

@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 SegmentMetric = Literal["roc_auc", "pr_auc"]
+# A stage's thresholds as JSON, for commands that run where cdk.json is not (the retraining build).
+GATE_THRESHOLDS_ENV = "PROPENSITY_GATE_THRESHOLDS"
 
 
 class GateThresholds(BaseModel):
@@ -26,7 +28,9 @@ class GateThresholds(BaseModel):
     recent_month_tolerance: Annotated[float, Field(ge=0)] = 0.05
 
     # Stratified-holdout floors (secondary: that holdout rewards knowing the date; the default
-    # model without day and month scores ROC AUC ~0.77 there and ~0.69 month by month).
+    # model without day and month scores ROC AUC ~0.77 there and ~0.69 month by month). Judged
+    # only for a challenger that cannot be judged on time (fewer than min_paired_months paired
+    # months); otherwise reported, and the challenger is held to the champion on that holdout.
     min_roc_auc: Annotated[float, Field(gt=0, lt=1)] = 0.75
     min_pr_auc: Annotated[float, Field(gt=0, lt=1)] = 0.35
     min_f1: Annotated[float, Field(gt=0, lt=1)] = 0.42
@@ -41,7 +45,9 @@ class GateThresholds(BaseModel):
     ece_degradation_tolerance: Annotated[float, Field(ge=0)] = 0.01
     # Segments (age group, job, balance bracket) with enough rows to judge: a segment fails
     # when it is worse than the champion by more than the tolerance (point estimate) AND the
-    # paired bootstrap interval lies entirely below zero; or when it is below the floor.
+    # paired bootstrap interval lies entirely below zero; or when it is below the floor. Each
+    # segment's interval is at 1 - (1 - bootstrap_confidence) / judged segments (Bonferroni),
+    # so all the segment checks together refuse by chance no more often than one check would.
     segment_tolerance: Annotated[float, Field(ge=0)] = 0.03
     # The floor follows the overall stratified floor down (0.78 -> 0.75) now that the committed
     # configs drop the date proxies: the date-free champion scores 0.654 on negative balances.

@@ -6,56 +6,29 @@ arrived (``outcomes/accepted/``, one winner per prediction by the rule of
 then row). Synthetic traffic (probes, deployment hooks) is left out; an event archived twice
 (a Firehose retry) counts once. Each row's calendar month is the month it was scored.
 
-The query runs on DuckDB over a local archive folder (the layout of
-``propensity.archive.layout``). It is kept in one constant so it can move to the shared query
-package (DuckDB locally, Athena in AWS) without being rewritten.
+The query is ``propensity.query.production.production_rows`` (one SQL source with the
+monitoring jobs' queries), run here by the DuckDB engine over a local archive folder (the
+layout of ``propensity.archive.layout``; the monthly CodeBuild retrain copies the archive).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 
 from propensity.constants import ApiVersion
 from propensity.data.loader import BankDataset, sha256_hex
 from propensity.features.domain import V1_SPEC
+from propensity.features.schemas import SPECS
 from propensity.features.translate import v2_to_v1
 from propensity.features.v2 import FIELD_MAP, GROUPS
-from propensity.labels.layout import ACCEPTED_PREFIX
-
-PREDICTIONS_GLOB: Final = "predictions/*/*/*/*/*.gz"
-OUTCOMES_GLOB: Final = f"{ACCEPTED_PREFIX}*.jsonl"
-
-# $events and $outcomes are file globs; $api the API version. Outcomes carrying only a
-# customer reference are not joined here (the evaluation job attributes those).
-PRODUCTION_ROWS_SQL: Final = """
-WITH events AS (
-    SELECT prediction_id, "timestamp" AS scored_at, model_version, CAST(features AS VARCHAR) AS features
-    FROM read_json($events, format = 'newline_delimited', union_by_name = true,
-                   columns = {prediction_id: 'VARCHAR', "timestamp": 'TIMESTAMPTZ', api_version: 'VARCHAR',
-                              model_version: 'VARCHAR', features: 'JSON', synthetic: 'BOOLEAN'})
-    WHERE api_version = $api AND NOT coalesce(synthetic, false)
-    QUALIFY row_number() OVER (PARTITION BY prediction_id ORDER BY "timestamp", model_version) = 1
-),
-outcomes AS (
-    SELECT prediction_id, outcome, outcome_date
-    FROM read_json($outcomes, format = 'newline_delimited', union_by_name = true,
-                   columns = {prediction_id: 'VARCHAR', outcome: 'VARCHAR', outcome_date: 'DATE',
-                              ingested_at: 'TIMESTAMPTZ', file_sha256: 'VARCHAR', source_row: 'BIGINT'})
-    WHERE prediction_id IS NOT NULL
-    QUALIFY row_number() OVER (
-        PARTITION BY prediction_id
-        ORDER BY outcome_date DESC, ingested_at DESC, file_sha256 DESC, source_row DESC) = 1
-)
-SELECT e.prediction_id, strftime(e.scored_at AT TIME ZONE 'UTC', '%Y-%m') AS month, e.features,
-       o.outcome, e.model_version
-FROM events e JOIN outcomes o USING (prediction_id)
-ORDER BY e.scored_at, e.prediction_id
-"""
+from propensity.query.production import feature_column
+from propensity.query.production import production_rows as production_rows_query
+from propensity.query.schema import PARTITION_FORMAT
 
 
 @dataclass(frozen=True)
@@ -76,29 +49,51 @@ def _v1_record(api: ApiVersion, features: dict[str, Any]) -> dict[str, Any]:
     return v2_to_v1(nested)
 
 
+def archive_hours(archive_root: Path) -> list[datetime]:
+    """Every hour folder of the archive (``predictions/YYYY/MM/DD/HH``), in order."""
+    folders = sorted(p for p in archive_root.glob("predictions/*/*/*/*") if p.is_dir())
+    hours = []
+    for folder in folders:
+        try:
+            hour = datetime.strptime("/".join(folder.parts[-4:]), PARTITION_FORMAT).replace(tzinfo=UTC)
+        except ValueError:
+            continue  # not an hour of the layout (a stray folder): nothing the engine reads
+        hours.append(hour)
+    return hours
+
+
+# The engine types every number as a double (a v2 amount may carry cents); the base data's v1
+# records hold whole numbers there, so whole doubles go back to integers.
+_V1_NUMERIC = frozenset(f.name for f in V1_SPEC.of_kind("numeric"))
+
+
+def _value(name: str, value: Any) -> Any:
+    if name in _V1_NUMERIC and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def production_rows(archive_root: Path, api: ApiVersion) -> ProductionRows:
     """Every labelled, non-synthetic prediction of ``api`` in the local archive, in scoring order."""
-    import duckdb
+    from propensity.query.duckdb_engine import DuckDBEngine
 
-    events = sorted(str(p) for p in archive_root.glob(PREDICTIONS_GLOB))
-    outcomes = sorted(str(p) for p in archive_root.glob(OUTCOMES_GLOB))
     columns: dict[str, list[Any]] = {name: [] for name in V1_SPEC.names}
-    if not events or not outcomes:
+    hours = archive_hours(archive_root)
+    rows = DuckDBEngine(archive_root).run(production_rows_query(hours, api)) if hours else []
+    ids, months, labels, versions = [], [], [], []
+    names = SPECS[api].names
+    for row in rows:
+        features = {name: row[feature_column(name)] for name in names}
+        record = _v1_record(api, features)
+        for name in V1_SPEC.names:
+            columns[name].append(_value(name, record[name]))
+        ids.append(row["prediction_id"])
+        months.append(row["month"])
+        labels.append(row["outcome"] == "yes")
+        versions.append(row["model_version"])
+    if not ids:
         empty = BankDataset(columns, np.array([], dtype=np.int8), sha256_hex(b""), str(archive_root))
         return ProductionRows(empty, [], [])
-    with duckdb.connect() as connection:
-        rows = connection.execute(
-            PRODUCTION_ROWS_SQL, {"events": events, "outcomes": outcomes, "api": api}
-        ).fetchall()
-    ids, months, labels, versions = [], [], [], []
-    for prediction_id, month, features, outcome, model_version in rows:
-        record = _v1_record(api, json.loads(features))
-        for name in V1_SPEC.names:
-            columns[name].append(record[name])
-        ids.append(prediction_id)
-        months.append(month)
-        labels.append(outcome == "yes")
-        versions.append(model_version)
     digest = sha256_hex("\n".join(f"{i}:{int(y)}" for i, y in zip(ids, labels, strict=True)).encode())
     dataset = BankDataset(
         columns, np.array(labels, dtype=np.int8), digest, f"{archive_root} (production)", np.array(months)

@@ -43,6 +43,11 @@ class TrainedModel:
     ensemble: TreeEnsemble
     calibration: PlattCalibration
     threshold: float
+    # With ``platt_recent_intercept``: the latest months' outcomes and out-of-fold calibrated
+    # probabilities, on which the intercept and threshold were chosen. Those months, not the
+    # stratified holdout (a mix of every month), are what the model is tuned to answer next,
+    # so the drift reference's answers (yes rate, mean probability, scores) are measured there.
+    tuned_on: tuple[npt.NDArray[np.int8], npt.NDArray[np.float64]] | None = None
 
 
 def window_rows(months: npt.NDArray[np.str_], rows: npt.NDArray[np.intp], config: TrainingConfig) -> Any:
@@ -158,15 +163,18 @@ def fit_protocol(
         progress(f"fold {i}/{len(folds)} fitted in {time.perf_counter() - started:.1f}s")
     calibration = fit_platt(oof_raw, y)
     chosen = np.arange(y.size)
-    if config.calibration.method == "platt_recent_intercept":
+    recent = config.calibration.method == "platt_recent_intercept"
+    if recent:
         chosen = recent_rows(months)
         calibration = refit_intercept(calibration, oof_raw[chosen], y[chosen])
-    threshold = best_f1_threshold(y[chosen], calibration.probability(oof_raw[chosen]))
+    p_chosen = calibration.probability(oof_raw[chosen])
+    threshold = best_f1_threshold(y[chosen], p_chosen)
     started = time.perf_counter()
     final = fit_trees(x, y, params, weights)
     progress(f"final model fitted in {time.perf_counter() - started:.1f}s; threshold {threshold:.2f}")
     ensemble = export_hist_gradient_boosting(final)
-    return TrainedModel(config.api_version, final, ensemble, calibration, threshold)
+    tuned_on = (y[chosen], p_chosen) if recent else None
+    return TrainedModel(config.api_version, final, ensemble, calibration, threshold, tuned_on)
 
 
 def method_descriptions(config: TrainingConfig) -> tuple[str, str]:

@@ -96,8 +96,9 @@ def recalibrate(
     raw = model.ensemble.raw_score(x[recent])
     y = combined.target[recent]
     calibration = refit_intercept(model.calibration, raw, y)
-    threshold = best_f1_threshold(y, calibration.probability(raw))
-    trained = TrainedModel(api, None, model.ensemble, calibration, threshold)
+    p_recent = calibration.probability(raw)
+    threshold = best_f1_threshold(y, p_recent)
+    trained = TrainedModel(api, None, model.ensemble, calibration, threshold, (y, p_recent))
     latest = sorted({str(m) for m in months[recent]})
     progress(
         f"{api}: recalibrated {champion.version} on {recent.size} rows of {latest[0]}..{latest[-1]}: "

@@ -339,7 +339,14 @@ def write_trained_bundle(
         gate_split="stratified",
         metrics=metrics,
         backtest=backtest,
-        reference=build_reference(SPECS[api_version], hold_columns, y_hold, p_hold, trained.threshold),
+        reference=build_reference(
+            SPECS[api_version],
+            hold_columns,
+            y_hold,
+            p_hold,
+            trained.threshold,
+            answers=None if trained.tuned_on is None else (*trained.tuned_on, "latest months"),
+        ),
         files={},
     )
     from propensity.bundle.card import render_card
