@@ -81,15 +81,27 @@ def _initial_track(
 
 
 def _partial(
-    store: ArchiveStore, engine: Engine, window: Window, files: list[OutcomeFile], partials: PartialStore
+    store: ArchiveStore,
+    engine: Engine,
+    window: Window,
+    files: list[OutcomeFile],
+    partials: PartialStore,
+    customer_outcomes: bool,
 ) -> tuple[Partial, bool]:
-    """The window's cube: the stored one if nothing it depends on changed, else re-joined."""
+    """The window's cube: the stored one if nothing it depends on changed, else re-joined.
+
+    ``customer_outcomes``: whether the outcome store holds customer-reference outcomes; when it
+    holds none the query leaves that step out (same result, one pass).
+    """
     fingerprint = fingerprint_of(store, window, files)
     stored = partials.load(window)
     if stored is not None and stored.fingerprint == fingerprint:
         return stored, False
     hours = window_hours(window)
-    rows, counts = split_rows(engine.run(evaluation_cube(hours, as_utc(window.start), as_utc(window.end))))
+    query = evaluation_cube(
+        hours, as_utc(window.start), as_utc(window.end), customer_outcomes=customer_outcomes
+    )
+    rows, counts = split_rows(engine.run(query))
     partial = Partial(
         window=window,
         fingerprint=fingerprint,
@@ -135,7 +147,7 @@ def run_evaluation(
     read = ReadCounts()
     rejoined = reused = labelled = by_customer = 0
     for window in chosen:
-        partial, fresh = _partial(store, engine, window, files, partials)
+        partial, fresh = _partial(store, engine, window, files, partials, int(book["customer_rows"] or 0) > 0)
         rejoined, reused = rejoined + fresh, reused + (not fresh)
         for name in ReadCounts.model_fields:
             setattr(read, name, getattr(read, name) + getattr(partial.counts, name))
