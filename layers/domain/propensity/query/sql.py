@@ -265,46 +265,26 @@ def evaluation_cube(
     grouping set ``()``): bad lines, synthetic events and the window's rows before the dedupe
     (``evaluation.cube.split_rows``).
 
-    ``customer_outcomes=False`` leaves the customer-reference step out: the job asks for it
-    when the outcome store holds no customer-reference outcome (``outcome_summary``), and the
-    result is then the same. Without it every step reads its input once and streams: the
-    dedupe and the outcome precedence are hash aggregates (``ARG_MIN``/``ARG_MAX`` over the
-    ordering tuple) rather than window functions, which sort and, past the memory limit,
-    spill every row; with it the deduplicated events feed two steps, which the engine may
-    materialise.
+    Every row flows once through one pipeline: scan, number the copies of each prediction id
+    (the window function sees only the columns the cube needs, so at 10M events it stays
+    cheap), look up the outcome, count; duplicates and rows outside the window are left out
+    by the aggregates' filters, not by a second pass. ``customer_outcomes=False`` leaves the
+    customer-reference step out: the job asks for that when the outcome store holds no
+    customer-reference outcome (``outcome_book``), and the result is the same. With the
+    step, the numbered events feed two steps and the engine may materialise them.
     """
     dts = tuple(dt_of(h) for h in hours)
     first, stop = start.strftime("%Y-%m-%dT%H:%M:%S"), end.strftime("%Y-%m-%dT%H:%M:%S")
-    fine = f"LEAST(CAST(FLOOR(probability * {FINE_SCORE_BINS}) AS BIGINT), {FINE_SCORE_BINS - 1})"
+    fine = f"LEAST(CAST(FLOOR(l.probability * {FINE_SCORE_BINS}) AS BIGINT), {FINE_SCORE_BINS - 1})"
     ratio = FINE_SCORE_BINS // SEGMENT_SCORE_BINS
     coarse = (
-        f"LEAST(CAST(FLOOR(probability * {SEGMENT_SCORE_BINS}) AS BIGINT), {SEGMENT_SCORE_BINS - 1})"
+        f"LEAST(CAST(FLOOR(l.probability * {SEGMENT_SCORE_BINS}) AS BIGINT), {SEGMENT_SCORE_BINS - 1})"
         f" * {ratio}"
     )
     segments = [_quoted("segment_" + f) for f in SEGMENTS]
-    # What the cube needs of a kept copy, as one typed row: one aggregate state per prediction
-    # id picks all of it from the same copy.
-    kept: list[tuple[str, str, str]] = [
-        ("api_version", "api_version", "VARCHAR"),
-        ("model_version", "model_version", "VARCHAR"),
-        ("threshold", "threshold", "DOUBLE"),
-        ("probability", "probability", "DOUBLE"),
-        ("served_yes", "decision = 'yes'", "BOOLEAN"),
-        ("above", "probability >= threshold", "BOOLEAN"),
-        ("fine_bin", fine, "BIGINT"),
-        ("coarse_bin", coarse, "BIGINT"),
-        *((name, _segment_label(f), "VARCHAR") for name, f in zip(segments, SEGMENTS, strict=True)),
-    ]
-    if customer_outcomes:
-        kept += [("customer_ref", "customer_ref", "VARCHAR"), ("timestamp", "timestamp", "VARCHAR")]
-    kept_row = (
-        "CAST(ROW("
-        + ", ".join(expr for _, expr, _ in kept)
-        + ") AS STRUCT("
-        + ", ".join(f"{_quoted(name.strip(chr(34)))} {kind}" for name, _, kind in kept)
-        + "))"
+    labels = ",\n         ".join(
+        f"{_segment_label(f)} AS {s}" for s, f in zip(segments, SEGMENTS, strict=True)
     )
-    kept_fields = ", ".join(f"f.kept.{name} AS {name}" for name, _, _ in kept)
     keys = "e.api_version, e.model_version, e.threshold"
     outcome_keys = "e.served_yes, e.above, e.label"
     sets = ", ".join(
@@ -318,36 +298,42 @@ def evaluation_cube(
         f"WHEN GROUPING(e.{s}) = 0 THEN {literal(f)}" for s, f in zip(segments, SEGMENTS, strict=True)
     )
     segment = " ".join(f"WHEN GROUPING(e.{s}) = 0 THEN e.{s}" for s in segments)
+    kept = "e.kind = 'event' AND e.copy = 1"
     by_customer_steps = f"""
-candidates AS (
-  SELECT f.prediction_id, f.kept.customer_ref AS customer_ref, f.kept.timestamp AS timestamp
-  FROM first_copies AS f LEFT JOIN by_id AS b ON b.prediction_id = f.prediction_id
-  WHERE f.kind = 'event' AND f.kept.customer_ref IS NOT NULL AND b.outcome IS NULL
-),
-customer_latest AS (
-  SELECT o.outcome, o.outcome_date, o.ingested_at, o.file_sha256, o.source_row,
-         ARG_MAX(u.prediction_id, ROW(u.timestamp, u.prediction_id)) AS prediction_id
+customer_candidates AS (
+  SELECT o.customer_ref, o.outcome, o.outcome_date, o.ingested_at, o.file_sha256, o.source_row,
+         u.prediction_id,
+         ROW_NUMBER() OVER (
+           PARTITION BY o.file_sha256, o.source_row ORDER BY u.timestamp DESC, u.prediction_id DESC
+         ) AS latest
   FROM {OUTCOMES_TABLE} AS o
-  JOIN candidates AS u
+  JOIN numbered AS u
     ON u.customer_ref = o.customer_ref AND SUBSTR(u.timestamp, 1, 10) <= o.outcome_date
+  LEFT JOIN by_id AS b ON b.prediction_id = u.prediction_id
   WHERE o.prediction_id IS NULL AND o.customer_ref IS NOT NULL
-  GROUP BY o.outcome, o.outcome_date, o.ingested_at, o.file_sha256, o.source_row
+    AND u.kind = 'event' AND u.copy = 1 AND b.outcome IS NULL
 ),
-by_customer AS (
-  SELECT prediction_id,
-         ARG_MAX(outcome, ROW(outcome_date, ingested_at, file_sha256, source_row)) AS outcome
-  FROM customer_latest
-  GROUP BY prediction_id
+customer_matched AS (
+  SELECT prediction_id, outcome
+  FROM (
+    SELECT prediction_id, outcome,
+           ROW_NUMBER() OVER (
+             PARTITION BY prediction_id
+             ORDER BY outcome_date DESC, ingested_at DESC, file_sha256 DESC, source_row DESC
+           ) AS rank
+    FROM customer_candidates
+    WHERE latest = 1
+  ) AS ranked
+  WHERE rank = 1
 ),"""
-    labelled_source = (
-        """  FROM first_copies AS f
-  LEFT JOIN by_id AS b ON b.prediction_id = f.prediction_id
-  LEFT JOIN by_customer AS c ON c.prediction_id = f.prediction_id"""
+    customer_join = (
+        "\n  LEFT JOIN customer_matched AS c"
+        " ON c.prediction_id = n.prediction_id AND n.kind = 'event' AND n.copy = 1"
         if customer_outcomes
-        else """  FROM first_copies AS f
-  LEFT JOIN by_id AS b ON b.prediction_id = f.prediction_id"""
+        else ""
     )
     customer_outcome = "c.outcome" if customer_outcomes else "CAST(NULL AS VARCHAR)"
+    customer_columns = "customer_ref, " if customer_outcomes else ""
     sql = f"""
 WITH scanned AS (
   SELECT CASE WHEN NOT ({_valid_event()}) THEN 'bad'
@@ -355,31 +341,38 @@ WITH scanned AS (
               WHEN SUBSTR(timestamp, 1, 19) >= {literal(first)} AND SUBSTR(timestamp, 1, 19) < {literal(stop)}
               THEN 'event'
               ELSE 'outside' END AS kind,
-         prediction_id, timestamp, request_id,
-         {kept_row} AS kept
+         prediction_id, timestamp, request_id, {customer_columns}api_version, model_version, threshold,
+         probability, decision = 'yes' AS served_yes,
+         {labels}
   FROM {PREDICTIONS_TABLE}
   WHERE dt IN {_in_list(dts)}
 ),
-first_copies AS (
-  SELECT kind,
-         CASE WHEN kind = 'event' THEN prediction_id END AS prediction_id,
-         COUNT(*) AS copies,
-         ARG_MIN(kept, ROW(timestamp, request_id)) FILTER (WHERE kind = 'event') AS kept
+numbered AS (
+  SELECT *,
+         ROW_NUMBER() OVER (
+           PARTITION BY kind, CASE WHEN kind = 'event' THEN prediction_id END ORDER BY timestamp, request_id
+         ) AS copy
   FROM scanned
-  GROUP BY 1, 2
 ),
 by_id AS (
-  SELECT prediction_id,
-         ARG_MAX(outcome, ROW(outcome_date, ingested_at, file_sha256, source_row)) AS outcome
-  FROM {OUTCOMES_TABLE}
-  WHERE prediction_id IS NOT NULL
-  GROUP BY prediction_id
+  SELECT prediction_id, outcome
+  FROM (
+    SELECT prediction_id, outcome,
+           ROW_NUMBER() OVER (
+             PARTITION BY prediction_id
+             ORDER BY outcome_date DESC, ingested_at DESC, file_sha256 DESC, source_row DESC
+           ) AS rank
+    FROM {OUTCOMES_TABLE}
+    WHERE prediction_id IS NOT NULL
+  ) AS ranked
+  WHERE rank = 1
 ),{by_customer_steps if customer_outcomes else ""}
 labelled AS (
-  SELECT f.kind, f.copies, {kept_fields},
+  SELECT n.*,
          CASE COALESCE(b.outcome, {customer_outcome}) WHEN 'yes' THEN 1 WHEN 'no' THEN 0 ELSE -1 END AS label,
          CASE WHEN b.outcome IS NULL AND {customer_outcome} IS NOT NULL THEN 1 ELSE 0 END AS by_customer
-{labelled_source}
+  FROM numbered AS n
+  LEFT JOIN by_id AS b ON b.prediction_id = n.prediction_id AND n.kind = 'event' AND n.copy = 1{customer_join}
 ),
 cells AS (
   SELECT
@@ -393,64 +386,67 @@ cells AS (
     e.served_yes,
     e.above,
     e.label,
-    COUNT(*) AS events,
-    SUM(e.by_customer) AS by_customer,
-    SUM(e.probability) AS probability_sum,
-    SUM(e.probability * e.probability) AS probability_squares,
-    SUM(e.copies) FILTER (WHERE e.kind = 'bad') AS bad_lines,
-    SUM(e.copies) FILTER (WHERE e.kind = 'synthetic') AS synthetic_events,
-    SUM(e.copies) FILTER (WHERE e.kind = 'event') AS window_rows
-  FROM labelled AS e
+    COUNT(*) FILTER (WHERE {kept}) AS events,
+    SUM(e.by_customer) FILTER (WHERE {kept}) AS by_customer,
+    SUM(e.probability) FILTER (WHERE {kept}) AS probability_sum,
+    SUM(e.probability * e.probability) FILTER (WHERE {kept}) AS probability_squares,
+    COUNT(*) FILTER (WHERE e.kind = 'bad') AS bad_lines,
+    COUNT(*) FILTER (WHERE e.kind = 'synthetic') AS synthetic_events,
+    COUNT(*) FILTER (WHERE e.kind = 'event') AS window_rows
+  FROM (
+    SELECT l.*, {fine} AS fine_bin, {coarse} AS coarse_bin, l.probability >= l.threshold AS above
+    FROM labelled AS l
+  ) AS e
   GROUP BY GROUPING SETS ({sets})
 )
 SELECT CASE WHEN totals = 1 THEN 'read_counts' ELSE 'cube' END AS part,
        api_version, model_version, threshold, family, segment, score_bin, served_yes, above, label,
        events, by_customer, probability_sum, probability_squares, bad_lines, synthetic_events, window_rows
 FROM cells
-WHERE totals = 1 OR api_version IS NOT NULL
+WHERE totals = 1 OR events > 0
 """
     return Query("evaluation_cube", sql.strip(), dts, reads_outcomes=True)
 
 
-def outcome_files() -> Query:
-    """Per accepted outcome file: its rows and latest outcome date (what a window depends on)."""
-    sql = f"""
-SELECT file_sha256, COUNT(*) AS outcomes, MAX(outcome_date) AS last_outcome_date
-FROM {OUTCOMES_TABLE}
-GROUP BY 1
-"""
-    return Query("outcome_files", sql.strip(), (), reads_outcomes=True)
+def outcome_book(first_day: str) -> Query:
+    """The outcome store in one scan: per accepted file, and the store's summary.
 
-
-def outcome_summary(first_day: str) -> Query:
-    """Outcomes in the store: how many, duplicated or conflicting, and dated from ``first_day`` on."""
+    Rows with ``part = 'file'``: per accepted outcome file its rows and latest outcome date
+    (what a window depends on). One row with ``part = 'summary'``: outcomes by prediction id
+    (how many ids, extra copies, ids with conflicting answers, ids whose latest outcome is
+    dated from ``first_day`` on) and by customer reference (rows, rows from ``first_day`` on).
+    One ``GROUPING SETS`` aggregate (per file, per prediction id) under one small aggregate,
+    so the store (the largest input at scale) is read once.
+    """
+    customer = "prediction_id IS NULL AND customer_ref IS NOT NULL"
     sql = f"""
-WITH per_id AS (
-  SELECT prediction_id, COUNT(*) AS copies, COUNT(DISTINCT outcome) AS answers, MAX(outcome_date) AS last_date
+WITH sets AS (
+  SELECT GROUPING(file_sha256) AS per_id, file_sha256, prediction_id,
+         COUNT(*) AS copies,
+         MIN(outcome) AS lowest, MAX(outcome) AS highest,
+         MAX(outcome_date) AS last_date,
+         COUNT(*) FILTER (WHERE {customer}) AS customer_rows,
+         COUNT(*) FILTER (WHERE {customer} AND outcome_date >= {literal(first_day)}) AS customer_rows_in_span
   FROM {OUTCOMES_TABLE}
-  WHERE prediction_id IS NOT NULL
-  GROUP BY 1
-),
-by_customer AS (
-  SELECT COUNT(*) AS customer_rows,
-         COUNT(*) FILTER (WHERE outcome_date >= {literal(first_day)}) AS customer_rows_in_span
-  FROM {OUTCOMES_TABLE}
-  WHERE prediction_id IS NULL AND customer_ref IS NOT NULL
-),
-files AS (
-  SELECT COUNT(DISTINCT file_sha256) AS files FROM {OUTCOMES_TABLE}
+  GROUP BY GROUPING SETS ((file_sha256), (prediction_id))
 )
-SELECT
-  (SELECT COUNT(*) FROM per_id) AS ids,
-  (SELECT COALESCE(SUM(copies), 0) - COUNT(*) FROM per_id) AS duplicates,
-  (SELECT COUNT(*) FROM per_id WHERE answers > 1) AS conflicts,
-  (SELECT COUNT(*) FROM per_id WHERE last_date >= {literal(first_day)}) AS ids_in_span,
-  by_customer.customer_rows,
-  by_customer.customer_rows_in_span,
-  files.files
-FROM by_customer CROSS JOIN files
+SELECT CASE per_id WHEN 0 THEN 'file' ELSE 'summary' END AS part,
+       CASE per_id WHEN 0 THEN file_sha256 END AS file_sha256,
+       SUM(copies) AS outcomes,
+       MAX(last_date) AS last_outcome_date,
+       COUNT(*) FILTER (WHERE per_id = 1 AND prediction_id IS NOT NULL) AS ids,
+       COALESCE(SUM(copies) FILTER (WHERE per_id = 1 AND prediction_id IS NOT NULL), 0)
+         - COUNT(*) FILTER (WHERE per_id = 1 AND prediction_id IS NOT NULL) AS duplicates,
+       COUNT(*) FILTER (WHERE per_id = 1 AND prediction_id IS NOT NULL AND lowest <> highest) AS conflicts,
+       COUNT(*) FILTER (
+         WHERE per_id = 1 AND prediction_id IS NOT NULL AND last_date >= {literal(first_day)}
+       ) AS ids_in_span,
+       COALESCE(SUM(customer_rows) FILTER (WHERE per_id = 1), 0) AS customer_rows,
+       COALESCE(SUM(customer_rows_in_span) FILTER (WHERE per_id = 1), 0) AS customer_rows_in_span
+FROM sets
+GROUP BY per_id, CASE per_id WHEN 0 THEN file_sha256 END
 """
-    return Query("outcome_summary", sql.strip(), (), reads_outcomes=True)
+    return Query("outcome_book", sql.strip(), (), reads_outcomes=True)
 
 
 def all_queries_for_parsing(hours: Sequence[datetime], start: datetime, end: datetime) -> list[Query]:
@@ -464,6 +460,5 @@ def all_queries_for_parsing(hours: Sequence[datetime], start: datetime, end: dat
             tuple(dt_of(h) for h in hours),
             reads_outcomes=True,
         ),
-        outcome_files(),
-        outcome_summary(start.strftime("%Y-%m-%d")),
+        outcome_book(start.strftime("%Y-%m-%d")),
     ]
