@@ -282,9 +282,10 @@ def extrapolate(
     hour = per_event * PER_DAY / 24
     week = per_event * PER_DAY * 7
     drift_scans = len({q["name"] for q in drift["queries"]})  # each query reads the hour once
-    # evaluation_cube reads the archive through one CTE used twice (the cube and the read
-    # counts); Trino inlines CTEs, so Athena scans (and bills) the window twice.
-    eval_prediction_scans = 2 * sum(1 for q in evaluation["queries"] if q["name"] == "evaluation_cube")
+    # evaluation_cube reads the window once (one pipeline: scan, number copies, join, count);
+    # with customer-reference outcomes in the store its numbered events feed two steps, and
+    # Trino, which inlines CTEs, would scan (and bill) the window twice: not the case here.
+    eval_prediction_scans = sum(1 for q in evaluation["queries"] if q["name"] == "evaluation_cube")
     drift_month = drift_scans * hour * 24 * 30
     # The weekly run re-joins at most the lookback's 8 windows (all of them when labels arrive for all).
     eval_run_worst = eval_prediction_scans * week * 8

@@ -46,7 +46,7 @@ def outcome(
 class Joined:
     """A window joined by the engine: its groups' cubes and what was read."""
 
-    def __init__(self, root: Path, events, outcomes) -> None:
+    def __init__(self, root: Path, events, outcomes, customer_outcomes: bool = True) -> None:
         LocalArchiveWriter(root).write(events)
         by_file = defaultdict(list)
         for o in outcomes:
@@ -57,7 +57,9 @@ class Joined:
             path.write_text("".join(o.model_dump_json() + "\n" for o in rows))
         engine = DuckDBEngine(root)
         hours = window_hours(WINDOW)
-        rows, read = split_rows(engine.run(evaluation_cube(hours, WINDOW.start, WINDOW.end)))
+        query = evaluation_cube(hours, WINDOW.start, WINDOW.end, customer_outcomes=customer_outcomes)
+        rows, read = split_rows(engine.run(query))
+        self.rows = sorted(rows, key=lambda r: sorted((k, str(v)) for k, v in r.items()))
         self.cubes = file_cube(rows)
         self.counts = read.model_dump()
 
@@ -88,6 +90,37 @@ def test_duplicate_and_out_of_window_events_are_dropped(tmp_path):
     overall = joined.cubes[("v1", "v1-test")].overall
     assert (overall.predictions, overall.labelled) == (2, 1)
     assert (joined.counts["window_rows"], joined.counts["window_events"]) == (3, 2)
+
+
+def test_without_customer_outcomes_the_one_pass_form_gives_the_same_cube(tmp_path):
+    # Given copies, an event of the next week, a synthetic event, v1 and v2 traffic, a bad
+    # line and outcomes by id only (one of them answered twice, the later answer winning)
+    later = make_event("p-5", 0.6, at=MONDAY + timedelta(hours=11))
+    events = [
+        make_event("p-1", 0.7),
+        make_event("p-1", 0.7),
+        make_event("p-2", 0.2, api="v2", model="v2-test", threshold=0.3),
+        make_event("p-3", 0.9, at=WINDOW.end + timedelta(minutes=5)),
+        make_event("p-4", 0.4).model_copy(update={"synthetic": True}),
+        later,
+    ]
+    answers = [
+        outcome("p-1", "yes", date(2026, 3, 20)),
+        outcome("p-2", "no", date(2026, 3, 20), row=3),
+        outcome("p-5", "no", date(2026, 3, 20), row=4),
+        outcome("p-5", "yes", date(2026, 3, 21), row=5),
+    ]
+    # When the window is joined by both forms of the query
+    full = Joined(tmp_path / "full", events, answers)
+    folder = next(p.parent for p in sorted((tmp_path / "full" / "predictions").rglob("*")) if p.is_file())
+    (folder / "bad.jsonl").write_text("{not json\n")
+    full = Joined(tmp_path / "full", [], answers)
+    one_pass = Joined(tmp_path / "full", [], answers, customer_outcomes=False)
+    # Then they count the same cells and read the same rows
+    assert one_pass.rows == full.rows
+    assert one_pass.counts == full.counts
+    assert full.counts["bad_lines"] == 1 and full.counts["synthetic_events"] == 1
+    assert full.cubes[("v1", "v1-test")].overall.labelled == 2  # p-1 and p-5 (its later answer)
 
 
 def test_customer_reference_outcomes_join_the_latest_prediction_before_the_outcome(tmp_path):

@@ -37,7 +37,7 @@ from propensity.evaluation.windows import as_utc, complete_windows
 from propensity.observability import logger
 from propensity.policy.evaluation import EvaluationThresholds
 from propensity.query.engine import Engine
-from propensity.query.sql import evaluation_cube, outcome_files, outcome_summary
+from propensity.query.sql import evaluation_cube, outcome_book
 
 
 @dataclass
@@ -81,15 +81,27 @@ def _initial_track(
 
 
 def _partial(
-    store: ArchiveStore, engine: Engine, window: Window, files: list[OutcomeFile], partials: PartialStore
+    store: ArchiveStore,
+    engine: Engine,
+    window: Window,
+    files: list[OutcomeFile],
+    partials: PartialStore,
+    customer_outcomes: bool,
 ) -> tuple[Partial, bool]:
-    """The window's cube: the stored one if nothing it depends on changed, else re-joined."""
+    """The window's cube: the stored one if nothing it depends on changed, else re-joined.
+
+    ``customer_outcomes``: whether the outcome store holds customer-reference outcomes; when it
+    holds none the query leaves that step out (same result, one pass).
+    """
     fingerprint = fingerprint_of(store, window, files)
     stored = partials.load(window)
     if stored is not None and stored.fingerprint == fingerprint:
         return stored, False
     hours = window_hours(window)
-    rows, counts = split_rows(engine.run(evaluation_cube(hours, as_utc(window.start), as_utc(window.end))))
+    query = evaluation_cube(
+        hours, as_utc(window.start), as_utc(window.end), customer_outcomes=customer_outcomes
+    )
+    rows, counts = split_rows(engine.run(query))
     partial = Partial(
         window=window,
         fingerprint=fingerprint,
@@ -117,17 +129,18 @@ def run_evaluation(
         if windows
         else complete_windows(run_at, thresholds.window_days, thresholds.lookback_windows)
     )
+    first_day = f"{as_utc(chosen[0].start):%Y-%m-%d}"
+    rows = engine.run(outcome_book(first_day))
     files = [
         OutcomeFile(
             sha256=str(r["file_sha256"]),
             outcomes=int(r["outcomes"]),
             last_outcome_date=str(r["last_outcome_date"]),
         )
-        for r in engine.run(outcome_files())
-        if r["file_sha256"] is not None
+        for r in rows
+        if r["part"] == "file" and r["file_sha256"] is not None
     ]
-    first_day = f"{as_utc(chosen[0].start):%Y-%m-%d}"
-    [book] = engine.run(outcome_summary(first_day))
+    book = next((r for r in rows if r["part"] == "summary"), {})
     results_store, partials = ResultStore(store), PartialStore(store)
     tracks: dict[tuple[ApiVersion, str], _ModelTrack] = {}
     results: list[GroupResult] = []
@@ -135,7 +148,9 @@ def run_evaluation(
     read = ReadCounts()
     rejoined = reused = labelled = by_customer = 0
     for window in chosen:
-        partial, fresh = _partial(store, engine, window, files, partials)
+        partial, fresh = _partial(
+            store, engine, window, files, partials, int(book.get("customer_rows") or 0) > 0
+        )
         rejoined, reused = rejoined + fresh, reused + (not fresh)
         for name in ReadCounts.model_fields:
             setattr(read, name, getattr(read, name) + getattr(partial.counts, name))
@@ -159,7 +174,7 @@ def run_evaluation(
             keys.append(results_store.save(result))
             results.append(result)
 
-    in_span = int(book["ids_in_span"] or 0) + int(book["customer_rows_in_span"] or 0)
+    in_span = int(book.get("ids_in_span") or 0) + int(book.get("customer_rows_in_span") or 0)
     unmatched = max(in_span - labelled, 0)
     data = metric_data(results, run_at)
     publisher.publish(data)
@@ -179,10 +194,10 @@ def run_evaluation(
         events_read=read.window_events,
         duplicate_events=read.window_rows - read.window_events,
         bad_archive_lines=read.bad_lines,
-        outcomes_loaded=int(book["ids"] or 0) + int(book["customer_rows"] or 0),
-        outcome_files=int(book["files"] or 0),
-        outcome_duplicates=int(book["duplicates"] or 0),
-        outcome_conflicts=int(book["conflicts"] or 0),
+        outcomes_loaded=int(book.get("ids") or 0) + int(book.get("customer_rows") or 0),
+        outcome_files=len(files),
+        outcome_duplicates=int(book.get("duplicates") or 0),
+        outcome_conflicts=int(book.get("conflicts") or 0),
         labelled_by_customer_ref=by_customer,
         synthetic_events=read.synthetic_events,
         windows_rejoined=rejoined,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from propensity.constants import API_VERSIONS, EVENT_SCHEMA_VERSION, UNCERTAIN_MARGIN
+from propensity.features.schemas import SPECS
 from propensity.monitoring.reference import SCORE_EDGES
 from propensity.query.schema import OUTCOMES_TABLE, PARTITION_FORMAT, PREDICTIONS_TABLE, feature_types
 from propensity.segments import AGE_EDGES, BALANCE_EDGES, SEGMENT_FIELDS, SEGMENTS
@@ -86,6 +87,53 @@ def _margin(p: str = "probability", t: str = "threshold") -> str:
 _PREDICTION_KEYS = ("threshold", "decision", "confidence", "score_bin", "uncertain", "warnings_text")
 
 
+_KINDS = ("bad", "synthetic", "event")  # drift's row kinds, by their code in the group key
+_OTHER_API = len(API_VERSIONS)  # the API code of a bad row (its api_version may be anything)
+
+
+def feature_slots() -> list[dict[str, str]]:
+    """Columns drift counts, each holding one feature per API version (``{api: feature}``).
+
+    A row only has its own API version's features, so counting every feature name on every
+    row would hash a NULL for the other version's half. Each slot pairs the i-th numeric (or
+    the i-th non-numeric) feature of each version: half the counting work, the same counts.
+    """
+    pools: dict[str, dict[str, list[str]]] = {"numeric": {}, "text": {}}
+    for api, spec in SPECS.items():
+        for feature in spec.features:
+            pool = "numeric" if feature.kind == "numeric" else "text"
+            pools[pool].setdefault(api, []).append(feature.name)
+    slots: list[dict[str, str]] = []
+    for names in pools.values():
+        width = max(len(v) for v in names.values())
+        slots += [{api: v[i] for api, v in names.items() if i < len(v)} for i in range(width)]
+    return slots
+
+
+def _slot_column(slot: dict[str, str]) -> str:
+    types = feature_types()
+    numeric = all(types[name] == "double" for name in slot.values())
+    parts = " ".join(
+        f"WHEN {literal(api)} THEN "
+        + (
+            f"features.{_quoted(name)}"
+            if numeric or types[name] == "string"
+            else f"CAST(features.{_quoted(name)} AS VARCHAR)"
+        )
+        for api, name in slot.items()
+    )
+    return f"CASE api_version {parts} END"
+
+
+def _slot_name(slot: dict[str, str]) -> str:
+    """The slot's feature name for the row's API code (a bad row's features are not counted,
+    but its rows must still name a feature, or they would read as prediction rows)."""
+    names = [slot.get(api) for api in API_VERSIONS]
+    fallback = next(n for n in names if n is not None)
+    cases = " ".join(f"WHEN {i} THEN {literal(n)}" for i, n in enumerate(names) if n is not None)
+    return f"CASE grp % 4 {cases} ELSE {literal(fallback)} END"
+
+
 def drift_counts(hours: Sequence[datetime]) -> Query:
     """Everything drift counts, per hour, kind of row and model, in one scan and one aggregate.
 
@@ -93,29 +141,49 @@ def drift_counts(hours: Sequence[datetime]) -> Query:
     (a line that is not an event: malformed JSON, a control message, a missing field).
 
     One ``GROUPING SETS`` aggregate: the prediction set (``feature`` NULL) counts events by
-    decision, band, score bin, uncertainty and warnings; one set per feature name counts its
-    raw values (``value`` as text: numbers, ``true``/``false``, categories; NULL: missing).
-    Grouping on the native column and printing only the result's values keeps the engine's
-    work one hash aggregate over the rows (no per-feature copy of every row, no per-row cast).
-    The library bins raw values with each model version's own reference edges, so one query
-    serves every model version; a feature of the other API version's spec comes back as one
-    NULL row per group, which the library skips.
+    decision, band, score bin, uncertainty and warnings; one set per feature slot
+    (``feature_slots``: a v1 and a v2 feature of the same type) counts its raw values
+    (``value`` as text: numbers, ``true``/``false``, categories; NULL: missing), named by the
+    row's API version. The hour, kind and API version travel as one integer key (decoded on
+    the result rows only), since every set hashes its keys on every row. The library bins
+    raw values with each model version's own reference edges, so one query serves every
+    model version.
     """
     dts = tuple(dt_of(h) for h in hours)
-    names = [_quoted(name) for name in feature_types()]
-    feature = " ".join(f"WHEN GROUPING({n}) = 0 THEN {literal(n.strip(chr(34)))}" for n in names)
-    value = " ".join(f"WHEN GROUPING({n}) = 0 THEN CAST({n} AS VARCHAR)" for n in names)
-    keys = "dt, kind, api_version, model_version"
-    sets = ", ".join([f"({keys}, {', '.join(_PREDICTION_KEYS)})", *(f"({keys}, {n})" for n in names)])
+    slots = feature_slots()
+    columns = [f"slot_{i}" for i in range(len(slots))]
+    feature = " ".join(
+        f"WHEN GROUPING({c}) = 0 THEN {_slot_name(slot)}" for c, slot in zip(columns, slots, strict=True)
+    )
+    value = " ".join(f"WHEN GROUPING({c}) = 0 THEN CAST({c} AS VARCHAR)" for c in columns)
+    kind_code = f"CASE WHEN NOT ({_valid_event()}) THEN 0 WHEN COALESCE(synthetic, FALSE) THEN 1 ELSE 2 END"
+    api_code = (
+        f"CASE WHEN NOT ({_valid_event()}) THEN {_OTHER_API} "
+        + " ".join(f"WHEN api_version = {literal(a)} THEN {i}" for i, a in enumerate(API_VERSIONS))
+        + f" ELSE {_OTHER_API} END"
+    )
+    # group = yyyymmddhh * 16 + kind * 4 + api (each code below 4)
+    group = f"CAST(REPLACE(dt, '/', '') AS BIGINT) * 16 + ({kind_code}) * 4 + ({api_code})"
+    hour = "CAST(CAST(FLOOR(grp / 16) AS BIGINT) AS VARCHAR)"
+    dt = (
+        f"SUBSTR({hour}, 1, 4) || '/' || SUBSTR({hour}, 5, 2) || '/' || SUBSTR({hour}, 7, 2) || '/' "
+        f"|| SUBSTR({hour}, 9, 2)"
+    )
+    kind = (
+        "CASE CAST(FLOOR(grp / 4) AS BIGINT) % 4 "
+        + " ".join(f"WHEN {i} THEN {literal(k)}" for i, k in enumerate(_KINDS))
+        + " END"
+    )
+    api = (
+        "CASE grp % 4 " + " ".join(f"WHEN {i} THEN {literal(a)}" for i, a in enumerate(API_VERSIONS)) + " END"
+    )
+    keys = "grp, model_version"
+    sets = ", ".join([f"({keys}, {', '.join(_PREDICTION_KEYS)})", *(f"({keys}, {c})" for c in columns)])
     sql = f"""
 WITH rows AS (
   SELECT
-    dt,
-    CASE WHEN NOT ({_valid_event()}) THEN 'bad'
-         WHEN COALESCE(synthetic, FALSE) THEN 'synthetic'
-         ELSE 'event' END AS kind,
-    api_version,
-    model_version,
+    {group} AS grp,
+    CASE WHEN {_valid_event()} THEN model_version END AS model_version,
     threshold,
     decision,
     confidence,
@@ -123,19 +191,24 @@ WITH rows AS (
     {_margin()} < {UNCERTAIN_MARGIN!r} AS uncertain,
     ARRAY_TO_STRING(warnings, CHR(10)) AS warnings_text,
     probability,
-    {", ".join(f"features.{n} AS {n}" for n in names)}
+    {", ".join(f"{_slot_column(slot)} AS {c}" for c, slot in zip(columns, slots, strict=True))}
   FROM {PREDICTIONS_TABLE}
   WHERE dt IN {_in_list(dts)}
+),
+counted AS (
+  SELECT
+    {keys},
+    {", ".join(_PREDICTION_KEYS)},
+    CASE {feature} END AS feature,
+    CASE {value} END AS value,
+    COUNT(*) AS events,
+    SUM(probability) AS probability_sum
+  FROM rows
+  GROUP BY GROUPING SETS ({sets})
 )
-SELECT
-  {keys},
-  {", ".join(_PREDICTION_KEYS)},
-  CASE {feature} END AS feature,
-  CASE {value} END AS value,
-  COUNT(*) AS events,
-  SUM(probability) AS probability_sum
-FROM rows
-GROUP BY GROUPING SETS ({sets})
+SELECT {dt} AS dt, {kind} AS kind, {api} AS api_version, model_version,
+       {", ".join(_PREDICTION_KEYS)}, feature, value, events, probability_sum
+FROM counted
 """
     return Query("drift_counts", sql.strip(), dts)
 
@@ -173,81 +246,60 @@ def _segment_label(family: str) -> str:
     return f"COALESCE(CAST({field} AS VARCHAR), {literal(UNKNOWN_SEGMENT)})"
 
 
-def evaluation_cube(hours: Sequence[datetime], start: datetime, end: datetime) -> Query:
+def evaluation_cube(
+    hours: Sequence[datetime], start: datetime, end: datetime, *, customer_outcomes: bool = True
+) -> Query:
     """One window's predictions joined with their outcomes, counted into a small cube.
 
     Steps, all in the engine: keep real events timestamped in ``[start, end)`` (read from the
-    hours that can hold them), one per prediction id (Firehose delivers at least once);
-    resolve each prediction id's outcomes by the documented precedence
-    (``labels.outcomes``); attribute each customer-reference outcome to that customer's latest
-    prediction made on or before the outcome date that has no outcome by id; then count by
-    (segment family, segment, score bin, served decision, p >= threshold, label) with the sum
-    and sum of squares of the probability. ``family = 'all'`` rows are the whole group at
-    ``FINE_SCORE_BINS`` bins; segment rows use ``SEGMENT_SCORE_BINS``.
+    hours that can hold them), one per prediction id (Firehose delivers at least once; the
+    copy kept is the first by timestamp and request id); resolve each prediction id's
+    outcomes by the documented precedence (``labels.outcomes``); attribute each
+    customer-reference outcome to that customer's latest prediction made on or before the
+    outcome date that has no outcome by id; then count by (segment family, segment, score
+    bin, served decision, p >= threshold, label) with the sum and sum of squares of the
+    probability. ``family = 'all'`` rows are the whole group at ``FINE_SCORE_BINS`` bins;
+    segment rows use ``SEGMENT_SCORE_BINS``.
 
-    The same scan also counts what was read (``part = 'read_counts'``, one row): bad lines,
-    synthetic events and the window's rows before the dedupe (``evaluation.cube.split_rows``).
+    The same aggregate also counts what was read (``part = 'read_counts'``, one row, the
+    grouping set ``()``): bad lines, synthetic events and the window's rows before the dedupe
+    (``evaluation.cube.split_rows``).
+
+    Every row flows once through one pipeline: scan, number the copies of each prediction id
+    (the window function sees only the columns the cube needs, so at 10M events it stays
+    cheap), look up the outcome, count; duplicates and rows outside the window are left out
+    by the aggregates' filters, not by a second pass. ``customer_outcomes=False`` leaves the
+    customer-reference step out: the job asks for that when the outcome store holds no
+    customer-reference outcome (``outcome_book``), and the result is the same. With the
+    step, the numbered events feed two steps and the engine may materialise them.
     """
     dts = tuple(dt_of(h) for h in hours)
     first, stop = start.strftime("%Y-%m-%dT%H:%M:%S"), end.strftime("%Y-%m-%dT%H:%M:%S")
-    fine = f"LEAST(CAST(FLOOR(probability * {FINE_SCORE_BINS}) AS BIGINT), {FINE_SCORE_BINS - 1})"
+    fine = f"LEAST(CAST(FLOOR(l.probability * {FINE_SCORE_BINS}) AS BIGINT), {FINE_SCORE_BINS - 1})"
     ratio = FINE_SCORE_BINS // SEGMENT_SCORE_BINS
     coarse = (
-        f"LEAST(CAST(FLOOR(probability * {SEGMENT_SCORE_BINS}) AS BIGINT), {SEGMENT_SCORE_BINS - 1})"
+        f"LEAST(CAST(FLOOR(l.probability * {SEGMENT_SCORE_BINS}) AS BIGINT), {SEGMENT_SCORE_BINS - 1})"
         f" * {ratio}"
     )
-    # Segment labels are computed while reading, so only they (not the feature struct) travel
-    # through the dedupe and the join; the cube is one GROUPING SETS aggregate (the whole group
-    # at fine bins plus one set per segment family at coarse bins), not a copy of every row
-    # per family.
-    labels = ",\n         ".join(f"{_segment_label(f)} AS {_quoted('segment_' + f)}" for f in SEGMENTS)
+    segments = [_quoted("segment_" + f) for f in SEGMENTS]
+    labels = ",\n         ".join(
+        f"{_segment_label(f)} AS {s}" for s, f in zip(segments, SEGMENTS, strict=True)
+    )
     keys = "e.api_version, e.model_version, e.threshold"
     outcome_keys = "e.served_yes, e.above, e.label"
     sets = ", ".join(
         [
             f"({keys}, e.fine_bin, {outcome_keys})",
-            *(f"({keys}, e.{_quoted('segment_' + f)}, e.coarse_bin, {outcome_keys})" for f in SEGMENTS),
+            *(f"({keys}, e.{s}, e.coarse_bin, {outcome_keys})" for s in segments),
+            "()",
         ]
     )
-    family = " ".join(f"WHEN GROUPING(e.{_quoted('segment_' + f)}) = 0 THEN {literal(f)}" for f in SEGMENTS)
-    segment = " ".join(
-        f"WHEN GROUPING(e.{_quoted('segment_' + f)}) = 0 THEN e.{_quoted('segment_' + f)}" for f in SEGMENTS
+    family = " ".join(
+        f"WHEN GROUPING(e.{s}) = 0 THEN {literal(f)}" for s, f in zip(segments, SEGMENTS, strict=True)
     )
-    sql = f"""
-WITH scanned AS (
-  SELECT prediction_id, timestamp, request_id, customer_ref, api_version, model_version, probability,
-         threshold, decision = 'yes' AS served_yes, probability >= threshold AS above,
-         {fine} AS fine_bin, {coarse} AS coarse_bin,
-         {labels},
-         CASE WHEN NOT ({_valid_event()}) THEN 'bad'
-              WHEN COALESCE(synthetic, FALSE) THEN 'synthetic'
-              WHEN SUBSTR(timestamp, 1, 19) >= {literal(first)} AND SUBSTR(timestamp, 1, 19) < {literal(stop)}
-              THEN 'event'
-              ELSE 'outside' END AS kind
-  FROM {PREDICTIONS_TABLE}
-  WHERE dt IN {_in_list(dts)}
-),
-events AS (
-  SELECT *, ROW_NUMBER() OVER (PARTITION BY prediction_id ORDER BY timestamp, request_id) AS copy
-  FROM scanned
-  WHERE kind = 'event'
-),
-unique_events AS (
-  SELECT * FROM events WHERE copy = 1
-),
-by_id AS (
-  SELECT prediction_id, outcome,
-         ROW_NUMBER() OVER (
-           PARTITION BY prediction_id
-           ORDER BY outcome_date DESC, ingested_at DESC, file_sha256 DESC, source_row DESC
-         ) AS rank
-  FROM {OUTCOMES_TABLE}
-  WHERE prediction_id IS NOT NULL
-),
-id_matched AS (
-  SELECT u.prediction_id, b.outcome
-  FROM unique_events AS u JOIN by_id AS b ON b.prediction_id = u.prediction_id AND b.rank = 1
-),
+    segment = " ".join(f"WHEN GROUPING(e.{s}) = 0 THEN e.{s}" for s in segments)
+    kept = "e.kind = 'event' AND e.copy = 1"
+    by_customer_steps = f"""
 customer_candidates AS (
   SELECT o.customer_ref, o.outcome, o.outcome_date, o.ingested_at, o.file_sha256, o.source_row,
          u.prediction_id,
@@ -255,30 +307,76 @@ customer_candidates AS (
            PARTITION BY o.file_sha256, o.source_row ORDER BY u.timestamp DESC, u.prediction_id DESC
          ) AS latest
   FROM {OUTCOMES_TABLE} AS o
-  JOIN unique_events AS u
+  JOIN numbered AS u
     ON u.customer_ref = o.customer_ref AND SUBSTR(u.timestamp, 1, 10) <= o.outcome_date
+  LEFT JOIN by_id AS b ON b.prediction_id = u.prediction_id
   WHERE o.prediction_id IS NULL AND o.customer_ref IS NOT NULL
-    AND u.prediction_id NOT IN (SELECT prediction_id FROM id_matched)
+    AND u.kind = 'event' AND u.copy = 1 AND b.outcome IS NULL
 ),
 customer_matched AS (
-  SELECT prediction_id, outcome,
-         ROW_NUMBER() OVER (
-           PARTITION BY prediction_id
-           ORDER BY outcome_date DESC, ingested_at DESC, file_sha256 DESC, source_row DESC
-         ) AS rank
-  FROM customer_candidates
-  WHERE latest = 1
+  SELECT prediction_id, outcome
+  FROM (
+    SELECT prediction_id, outcome,
+           ROW_NUMBER() OVER (
+             PARTITION BY prediction_id
+             ORDER BY outcome_date DESC, ingested_at DESC, file_sha256 DESC, source_row DESC
+           ) AS rank
+    FROM customer_candidates
+    WHERE latest = 1
+  ) AS ranked
+  WHERE rank = 1
+),"""
+    customer_join = (
+        "\n  LEFT JOIN customer_matched AS c"
+        " ON c.prediction_id = n.prediction_id AND n.kind = 'event' AND n.copy = 1"
+        if customer_outcomes
+        else ""
+    )
+    customer_outcome = "c.outcome" if customer_outcomes else "CAST(NULL AS VARCHAR)"
+    customer_columns = "customer_ref, " if customer_outcomes else ""
+    sql = f"""
+WITH scanned AS (
+  SELECT CASE WHEN NOT ({_valid_event()}) THEN 'bad'
+              WHEN COALESCE(synthetic, FALSE) THEN 'synthetic'
+              WHEN SUBSTR(timestamp, 1, 19) >= {literal(first)} AND SUBSTR(timestamp, 1, 19) < {literal(stop)}
+              THEN 'event'
+              ELSE 'outside' END AS kind,
+         prediction_id, timestamp, request_id, {customer_columns}api_version, model_version, threshold,
+         probability, decision = 'yes' AS served_yes,
+         {labels}
+  FROM {PREDICTIONS_TABLE}
+  WHERE dt IN {_in_list(dts)}
 ),
+numbered AS (
+  SELECT *,
+         ROW_NUMBER() OVER (
+           PARTITION BY kind, CASE WHEN kind = 'event' THEN prediction_id END ORDER BY timestamp, request_id
+         ) AS copy
+  FROM scanned
+),
+by_id AS (
+  SELECT prediction_id, outcome
+  FROM (
+    SELECT prediction_id, outcome,
+           ROW_NUMBER() OVER (
+             PARTITION BY prediction_id
+             ORDER BY outcome_date DESC, ingested_at DESC, file_sha256 DESC, source_row DESC
+           ) AS rank
+    FROM {OUTCOMES_TABLE}
+    WHERE prediction_id IS NOT NULL
+  ) AS ranked
+  WHERE rank = 1
+),{by_customer_steps if customer_outcomes else ""}
 labelled AS (
-  SELECT e.*,
-         CASE COALESCE(i.outcome, c.outcome) WHEN 'yes' THEN 1 WHEN 'no' THEN 0 ELSE -1 END AS label,
-         CASE WHEN i.outcome IS NULL AND c.outcome IS NOT NULL THEN 1 ELSE 0 END AS by_customer
-  FROM unique_events AS e
-  LEFT JOIN id_matched AS i ON i.prediction_id = e.prediction_id
-  LEFT JOIN customer_matched AS c ON c.prediction_id = e.prediction_id AND c.rank = 1
+  SELECT n.*,
+         CASE COALESCE(b.outcome, {customer_outcome}) WHEN 'yes' THEN 1 WHEN 'no' THEN 0 ELSE -1 END AS label,
+         CASE WHEN b.outcome IS NULL AND {customer_outcome} IS NOT NULL THEN 1 ELSE 0 END AS by_customer
+  FROM numbered AS n
+  LEFT JOIN by_id AS b ON b.prediction_id = n.prediction_id AND n.kind = 'event' AND n.copy = 1{customer_join}
 ),
 cells AS (
   SELECT
+    GROUPING(e.api_version) AS totals,
     e.api_version,
     e.model_version,
     e.threshold,
@@ -288,64 +386,67 @@ cells AS (
     e.served_yes,
     e.above,
     e.label,
-    COUNT(*) AS events,
-    SUM(e.by_customer) AS by_customer,
-    SUM(e.probability) AS probability_sum,
-    SUM(e.probability * e.probability) AS probability_squares
-  FROM labelled AS e
+    COUNT(*) FILTER (WHERE {kept}) AS events,
+    SUM(e.by_customer) FILTER (WHERE {kept}) AS by_customer,
+    SUM(e.probability) FILTER (WHERE {kept}) AS probability_sum,
+    SUM(e.probability * e.probability) FILTER (WHERE {kept}) AS probability_squares,
+    COUNT(*) FILTER (WHERE e.kind = 'bad') AS bad_lines,
+    COUNT(*) FILTER (WHERE e.kind = 'synthetic') AS synthetic_events,
+    COUNT(*) FILTER (WHERE e.kind = 'event') AS window_rows
+  FROM (
+    SELECT l.*, {fine} AS fine_bin, {coarse} AS coarse_bin, l.probability >= l.threshold AS above
+    FROM labelled AS l
+  ) AS e
   GROUP BY GROUPING SETS ({sets})
 )
-SELECT 'cube' AS part, cells.*,
-       CAST(NULL AS BIGINT) AS bad_lines, CAST(NULL AS BIGINT) AS synthetic_events,
-       CAST(NULL AS BIGINT) AS window_rows
+SELECT CASE WHEN totals = 1 THEN 'read_counts' ELSE 'cube' END AS part,
+       api_version, model_version, threshold, family, segment, score_bin, served_yes, above, label,
+       events, by_customer, probability_sum, probability_squares, bad_lines, synthetic_events, window_rows
 FROM cells
-UNION ALL
-SELECT 'read_counts', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       COUNT_IF(kind = 'bad'), COUNT_IF(kind = 'synthetic'), COUNT_IF(kind = 'event')
-FROM scanned
+WHERE totals = 1 OR events > 0
 """
     return Query("evaluation_cube", sql.strip(), dts, reads_outcomes=True)
 
 
-def outcome_files() -> Query:
-    """Per accepted outcome file: its rows and latest outcome date (what a window depends on)."""
-    sql = f"""
-SELECT file_sha256, COUNT(*) AS outcomes, MAX(outcome_date) AS last_outcome_date
-FROM {OUTCOMES_TABLE}
-GROUP BY 1
-"""
-    return Query("outcome_files", sql.strip(), (), reads_outcomes=True)
+def outcome_book(first_day: str) -> Query:
+    """The outcome store in one scan: per accepted file, and the store's summary.
 
-
-def outcome_summary(first_day: str) -> Query:
-    """Outcomes in the store: how many, duplicated or conflicting, and dated from ``first_day`` on."""
+    Rows with ``part = 'file'``: per accepted outcome file its rows and latest outcome date
+    (what a window depends on). One row with ``part = 'summary'``: outcomes by prediction id
+    (how many ids, extra copies, ids with conflicting answers, ids whose latest outcome is
+    dated from ``first_day`` on) and by customer reference (rows, rows from ``first_day`` on).
+    One ``GROUPING SETS`` aggregate (per file, per prediction id) under one small aggregate,
+    so the store (the largest input at scale) is read once.
+    """
+    customer = "prediction_id IS NULL AND customer_ref IS NOT NULL"
     sql = f"""
-WITH per_id AS (
-  SELECT prediction_id, COUNT(*) AS copies, COUNT(DISTINCT outcome) AS answers, MAX(outcome_date) AS last_date
+WITH sets AS (
+  SELECT GROUPING(file_sha256) AS per_id, file_sha256, prediction_id,
+         COUNT(*) AS copies,
+         MIN(outcome) AS lowest, MAX(outcome) AS highest,
+         MAX(outcome_date) AS last_date,
+         COUNT(*) FILTER (WHERE {customer}) AS customer_rows,
+         COUNT(*) FILTER (WHERE {customer} AND outcome_date >= {literal(first_day)}) AS customer_rows_in_span
   FROM {OUTCOMES_TABLE}
-  WHERE prediction_id IS NOT NULL
-  GROUP BY 1
-),
-by_customer AS (
-  SELECT COUNT(*) AS customer_rows,
-         COUNT(*) FILTER (WHERE outcome_date >= {literal(first_day)}) AS customer_rows_in_span
-  FROM {OUTCOMES_TABLE}
-  WHERE prediction_id IS NULL AND customer_ref IS NOT NULL
-),
-files AS (
-  SELECT COUNT(DISTINCT file_sha256) AS files FROM {OUTCOMES_TABLE}
+  GROUP BY GROUPING SETS ((file_sha256), (prediction_id))
 )
-SELECT
-  (SELECT COUNT(*) FROM per_id) AS ids,
-  (SELECT COALESCE(SUM(copies), 0) - COUNT(*) FROM per_id) AS duplicates,
-  (SELECT COUNT(*) FROM per_id WHERE answers > 1) AS conflicts,
-  (SELECT COUNT(*) FROM per_id WHERE last_date >= {literal(first_day)}) AS ids_in_span,
-  by_customer.customer_rows,
-  by_customer.customer_rows_in_span,
-  files.files
-FROM by_customer CROSS JOIN files
+SELECT CASE per_id WHEN 0 THEN 'file' ELSE 'summary' END AS part,
+       CASE per_id WHEN 0 THEN file_sha256 END AS file_sha256,
+       SUM(copies) AS outcomes,
+       MAX(last_date) AS last_outcome_date,
+       COUNT(*) FILTER (WHERE per_id = 1 AND prediction_id IS NOT NULL) AS ids,
+       COALESCE(SUM(copies) FILTER (WHERE per_id = 1 AND prediction_id IS NOT NULL), 0)
+         - COUNT(*) FILTER (WHERE per_id = 1 AND prediction_id IS NOT NULL) AS duplicates,
+       COUNT(*) FILTER (WHERE per_id = 1 AND prediction_id IS NOT NULL AND lowest <> highest) AS conflicts,
+       COUNT(*) FILTER (
+         WHERE per_id = 1 AND prediction_id IS NOT NULL AND last_date >= {literal(first_day)}
+       ) AS ids_in_span,
+       COALESCE(SUM(customer_rows) FILTER (WHERE per_id = 1), 0) AS customer_rows,
+       COALESCE(SUM(customer_rows_in_span) FILTER (WHERE per_id = 1), 0) AS customer_rows_in_span
+FROM sets
+GROUP BY per_id, CASE per_id WHEN 0 THEN file_sha256 END
 """
-    return Query("outcome_summary", sql.strip(), (), reads_outcomes=True)
+    return Query("outcome_book", sql.strip(), (), reads_outcomes=True)
 
 
 def all_queries_for_parsing(hours: Sequence[datetime], start: datetime, end: datetime) -> list[Query]:
@@ -353,6 +454,11 @@ def all_queries_for_parsing(hours: Sequence[datetime], start: datetime, end: dat
     return [
         drift_counts(hours),
         evaluation_cube(hours, start, end),
-        outcome_files(),
-        outcome_summary(start.strftime("%Y-%m-%d")),
+        Query(
+            "evaluation_cube_by_id_only",
+            evaluation_cube(hours, start, end, customer_outcomes=False).sql,
+            tuple(dt_of(h) for h in hours),
+            reads_outcomes=True,
+        ),
+        outcome_book(start.strftime("%Y-%m-%d")),
     ]
