@@ -100,8 +100,9 @@ def _fresh_observability():
     metrics.clear_metrics()
     logger.clear_state()
     cold_start.reset_cold_start_flag()
-    level = logger.log_level  # an in-process CLI run (``evaluate``) quiets the logger for its terminal
+    # An in-process ``evaluate`` run quiets the logger for its terminal, also from module-scoped
+    # fixtures (the evaluation replay), so every test starts at the level the logger was made with.
+    logger.setLevel(logger.initial_log_level)
     yield
     metrics.clear_metrics()
     logger.clear_state()
-    logger.setLevel(level)
