@@ -39,7 +39,10 @@ def _empty(columns: tuple[Column, ...], extra: str = "") -> str:
 class DuckDBEngine(Engine):
     """Queries over an archive folder, in process. ``threads`` caps DuckDB's worker threads."""
 
-    def __init__(self, root: Path | str, *, threads: int | None = None, memory_limit: str = "512MB") -> None:
+    # 384 MB: the evaluation cube spills past it at 10M events either way, and at 384 MB it
+    # ran no slower than at 512 MB (52.0 vs 53.9 s) while its process peaked at 504 instead
+    # of 628 MiB (docs/performance.md, monitoring jobs).
+    def __init__(self, root: Path | str, *, threads: int | None = None, memory_limit: str = "384MB") -> None:
         super().__init__()
         import duckdb  # only where DuckDB is the engine: the Lambda jobs use Athena
 
