@@ -39,9 +39,9 @@ def _empty(columns: tuple[Column, ...], extra: str = "") -> str:
 class DuckDBEngine(Engine):
     """Queries over an archive folder, in process. ``threads`` caps DuckDB's worker threads."""
 
-    # 384 MB: the evaluation cube spills past it at 10M events either way, and at 384 MB it
-    # ran no slower than at 512 MB (52.0 vs 53.9 s) while its process peaked at 504 instead
-    # of 628 MiB (docs/performance.md, monitoring jobs).
+    # 384 MB: the evaluation cube spills past either limit at 10M events; at 384 MB its process
+    # peaks at about 505 instead of 625 MiB (flat in the events) for 0 to 12 % more time
+    # (docs/performance.md, monitoring jobs).
     def __init__(self, root: Path | str, *, threads: int | None = None, memory_limit: str = "384MB") -> None:
         super().__init__()
         import duckdb  # only where DuckDB is the engine: the Lambda jobs use Athena
