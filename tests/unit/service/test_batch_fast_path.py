@@ -1,10 +1,9 @@
 """The batch's fast paths agree with the general ones they stand in for.
 
-``valid_batch`` (pydantic-core's parser, then ``columnar``'s checks) must either decline or
-give exactly what the strict parser and ``check_records`` give, and must not decline a batch
-pydantic finds valid; ``keys_written``
-must count the keys ``json.loads`` sees; the column-wise JSON writers must write the bytes
-the encoder writes.
+``valid_batch`` (msgspec's typed decoder, then ``columnar``'s blank check) must either decline
+or give exactly what the strict parser and ``check_records`` give, and must not decline a
+batch pydantic finds valid; ``keys_written`` must count the keys ``json.loads`` sees; the
+batch's msgspec writers must say what the encoder says, value for value, in ASCII.
 """
 
 from __future__ import annotations
@@ -19,12 +18,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from propensity.events import PredictionEvent
 from propensity.features import v2 as v2_features
 from propensity.features.v2 import transform as v2_transform
+from propensity.service.core.batch_json import result_texts
 from propensity.service.core.errors import MalformedRequestError
 from propensity.service.core.events import ScoredColumns, ScoredRecord, event_lines, new_prediction_ids
 from propensity.service.core.http import RequestInfo
-from propensity.service.core.json_text import column_slot, encode, float_texts, json_texts
 from propensity.service.core.limits import keys_written, no_key_twice, parse_json
 from propensity.service.v2.adapter import check_records, valid_batch
 from tests.service_support import v2_body
@@ -165,7 +165,7 @@ def test_a_key_twice_through_the_api_is_a_400_naming_it(client):
     assert "the key 'age' twice" in response.text
 
 
-def test_the_batch_response_is_what_the_encoder_writes(client):
+def test_the_batch_response_is_compact_ascii_json_in_request_order(client):
     # Given a batch mixing usual, unknown, non-ASCII, hostile and invalid records
     records = [
         v2_body(),
@@ -175,32 +175,44 @@ def test_the_batch_response_is_what_the_encoder_writes(client):
     ]
     response = client.post("/v2/predict/batch", json={"records": records})
     assert response.status_code == 200
-    # Then the body is byte for byte the compact encoding of what it says
-    assert response.content == encode(json.loads(response.content)).encode()
-    assert [r["index"] for r in response.json()["results"]] == [0, 1, 2, 3]
+    # Then the body is ASCII JSON, results in request order, each scored one as the single
+    # endpoint scores that record
+    assert response.content.isascii()
+    results = response.json()["results"]
+    assert [r["index"] for r in results] == [0, 1, 2, 3]
+    assert "errors" in results[2]
+    for k in (0, 1, 3):
+        single = client.post("/v2/predict", json=records[k]).json()
+        assert results[k]["probability"] == single["probability"]
+        assert (results[k]["decision"], results[k]["warnings"]) == (single["decision"], single["warnings"])
 
 
-def test_column_texts_are_the_encoders():
-    columns: list[list[Any]] = [
-        ["a", 'q"uote', "é", "\n", "€"],
-        [0, -1, 10**30, 7, 41],
-        [True, False, True, True, False],
-        [0.1, 1e-05, 0.3333333333333333, 1.0, 5e-324],
-        [None, 3, None, 0, 1],
-        ["a", 1, None, True, 2.5],
-        ["admin.", "blue-collar", "self-employed", "unknown", "a b"],
-        ["del\x7f", "tab\t", "ok", "ok", "ok"],
-    ]
-    for column in columns:
-        expected = [encode(v) for v in column]
-        assert json_texts(column) == expected
-        slot, values = column_slot(column)
-        assert [slot % (v,) for v in values] == expected
+def test_results_say_what_the_encoder_says_in_ascii():
+    # Given results with tiny probabilities, hostile and non-ASCII warnings, under an experiment
+    probabilities = [0.1, 1e-05, 0.3333333333333333, 1.0, 5e-324, 0.0]
+    warnings = [[], ['x"},{"index":9'], ["técnico \u2028"], [], [], ["a", "b"]]
+    ids = [f"id-{k}" for k in range(6)]
+    texts = result_texts(
+        range(6), ids, probabilities, ["no"] * 6, ["low"] * 6, warnings, "v2-b", "challenger"
+    )
+    # Then each text is one ASCII JSON object with exactly these values, in this order of keys
+    expected = [
+        {"index": k, "prediction_id": ids[k], "probability": probabilities[k], "decision": "no",
+         "confidence": "low", "warnings": warnings[k], "model_version": "v2-b", "arm": "challenger"}
+        for k in range(6)
+    ]  # fmt: skip
+    assert [json.loads(t) for t in texts] == expected
+    assert [list(json.loads(t)) for t in texts] == [list(e) for e in expected]
+    assert all(t.isascii() and "\n" not in t for t in texts)
+    # And without an experiment a result has no model_version or arm
+    plain = result_texts([3], ["id"], [0.5], ["yes"], ["high"], [[]])
+    assert json.loads(plain[0]) == {"index": 3, "prediction_id": "id", "probability": 0.5, "decision": "yes",
+                                    "confidence": "high", "warnings": []}  # fmt: skip
 
 
 def test_non_finite_probabilities_are_a_bug_not_an_answer():
     with pytest.raises(ValueError, match="not JSON compliant"):
-        float_texts([0.5, float("nan")])
+        result_texts([0, 1], ["a", "b"], [0.5, float("nan")], ["no"] * 2, ["low"] * 2, [[], []])
 
 
 def test_event_lines_of_columns_are_those_of_records():
@@ -211,7 +223,7 @@ def test_event_lines_of_columns_are_those_of_records():
         "days_since_previous_contact": [None, 5, 0],
         "has_housing_loan": [True, False, True],
     }
-    refs = [None, "crm:1", 'x"},{"%s"']
+    refs = [None, "crm:1\u2028", 'x"},{"%s"\U0001f600']
     warnings = [[], ["customer.job: unknown category 'x', scored as unknown"], []]
     columns = ScoredColumns(
         ["id-0", "id-1", "id-2"], features, [0.25, 1e-05, 0.999], ["no", "no", "yes"], ["low", "low", "high"],
@@ -234,8 +246,14 @@ def test_event_lines_of_columns_are_those_of_records():
         "info": info, "api_version": "v2", "model_version": "v2-x", "threshold": 0.2,
         "phases_ms": {"validation": 1.5}, "batch_size": 3, "experiment": "exp-1", "arm": "challenger",
     }  # fmt: skip
-    # Then the template writes exactly what the encoder writes for each record's dict
-    assert event_lines(columns, **shared) == event_lines(records, **shared)
+    # Then msgspec's lines (the batch's) say exactly what the encoder's lines say, value for
+    # value, and stay ASCII (a non-ASCII feature and a U+2028 in a ref are escaped)
+    batch_lines = event_lines(columns, **shared)
+    assert [json.loads(line) for line in batch_lines] == [
+        json.loads(line) for line in event_lines(records, **shared)
+    ]
+    assert all(line.isascii() and "\n" not in line for line in batch_lines)
+    assert [PredictionEvent.model_validate_json(line).customer_ref for line in batch_lines] == refs
 
 
 def test_batch_prediction_ids_are_random_version_4_uuids():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from itertools import repeat
+from operator import eq, is_
 from typing import Any
 
 import numpy as np
@@ -29,8 +30,12 @@ def numeric(values: Sequence[Any]) -> npt.NDArray[np.float64]:
 
 
 def boolean(values: Sequence[Any]) -> npt.NDArray[np.float64]:
-    """Booleans (or "yes"/"no") as 0.0/1.0."""
-    return np.array([1.0 if (v is True or v == "yes") else 0.0 for v in values], dtype=np.float64)
+    """Booleans (or "yes"/"no") as 0.0/1.0: ``True`` and ``"yes"`` are 1.0, anything else 0.0."""
+    # C-level passes (identity, then equality only where text occurs), not a Python loop per value.
+    true = np.fromiter(map(is_, values, repeat(True)), dtype=np.float64, count=len(values))
+    if "yes" in values:  # v1-style text, as in the training data
+        true += np.fromiter(map(eq, values, repeat("yes")), dtype=np.float64, count=len(values))
+    return true
 
 
 def one_hot_into(out: Matrix, first_column: int, values: Sequence[Any], categories: Sequence[str]) -> None:

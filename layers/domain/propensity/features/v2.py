@@ -9,6 +9,8 @@ and MIGRATION.md's schema table all follow it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import repeat
+from operator import is_not
 from typing import Final, Literal
 
 import numpy as np
@@ -110,8 +112,12 @@ def transform(columns: Columns) -> Matrix:
     for i, name in enumerate(NUMERIC):
         out[:, i] = numeric(columns[name])
     col = len(NUMERIC)
-    out[:, col] = [MONTH_INDEX.get(m, np.nan) for m in columns["last_contact_month"]]
-    out[:, col + 1] = [0.0 if d is None else 1.0 for d in columns["days_since_previous_contact"]]
+    out[:, col] = np.fromiter(
+        map(MONTH_INDEX.get, columns["last_contact_month"], repeat(np.nan)), np.float64, rows
+    )
+    out[:, col + 1] = np.fromiter(
+        map(is_not, columns["days_since_previous_contact"], repeat(None)), np.float64, rows
+    )
     col += 2
     for name in BOOLEAN:
         out[:, col] = boolean(columns[name])

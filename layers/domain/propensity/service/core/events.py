@@ -24,8 +24,7 @@ from typing import TYPE_CHECKING, Any, Final, TextIO
 import numpy as np
 
 from propensity.constants import EVENT_LOG_MARKER, EVENT_SCHEMA_VERSION, ApiVersion
-from propensity.service.core.http import RequestInfo
-from propensity.service.core.json_text import column_slot, encode, float_texts, string_text, template_text
+from propensity.service.core.http import RequestInfo, encode
 
 if TYPE_CHECKING:
     from propensity.archive.layout import LocalArchiveWriter
@@ -73,8 +72,7 @@ def _timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def event_lines(
-    records: Sequence[ScoredRecord] | ScoredColumns,
+def shared_fields(
     *,
     info: RequestInfo,
     api_version: ApiVersion,
@@ -84,11 +82,9 @@ def event_lines(
     batch_size: int,
     experiment: str | None = None,
     arm: str | None = None,
-) -> list[str]:
-    """One compact PredictionEvent JSON line per scored record of a request.
-
-    The fields the request shares are serialised once; a field left at its default (no
-    consumer, no warnings, a batch of 1, not synthetic, no experiment) is left out, which
+) -> dict[str, Any]:
+    """The fields every event line of a request shares. A field left at its default (no
+    consumer, a batch of 1, not synthetic, no experiment) is left out, which
     ``PredictionEvent`` reads back as that default. Latencies keep microseconds.
     """
     shared: dict[str, Any] = {
@@ -109,9 +105,36 @@ def event_lines(
         shared["experiment"] = experiment
     if arm is not None:
         shared["arm"] = arm
-    tail = _encode(shared)[1:]  # '"request_id":...}' closes every line
+    return shared
+
+
+def event_lines(
+    records: Sequence[ScoredRecord] | ScoredColumns,
+    *,
+    info: RequestInfo,
+    api_version: ApiVersion,
+    model_version: str,
+    threshold: float,
+    phases_ms: dict[str, float],
+    batch_size: int,
+    experiment: str | None = None,
+    arm: str | None = None,
+) -> list[str]:
+    """One compact PredictionEvent JSON line per scored record of a request; the fields the
+    request shares (``shared_fields``) are serialised once."""
+    shared = shared_fields(
+        info=info,
+        api_version=api_version,
+        model_version=model_version,
+        threshold=threshold,
+        phases_ms=phases_ms,
+        batch_size=batch_size,
+        experiment=experiment,
+        arm=arm,
+    )
     if isinstance(records, ScoredColumns):
-        return records.lines(tail)
+        return records.text(shared).split("\n")[:-1]
+    tail = _encode(shared)[1:]  # '"request_id":...}' closes every line
     own = _own_fields(records)
     if not own:
         return []
@@ -150,52 +173,27 @@ class ScoredColumns:
     bands: list[str]
     warnings: list[list[str]]
     customer_refs: list[str | None]
-    # The probabilities' JSON texts when the caller already wrote them (the response uses them too).
-    probability_texts: list[str] | None = None
 
-    def lines(self, tail: str) -> list[str]:
-        """One event line per record, ``tail`` (the request's shared fields and ``}``) closing each.
+    def text(self, shared: Mapping[str, Any]) -> str:
+        """The records' event lines with the request's ``shared`` fields, each ending in a newline.
 
-        Written column by column into a per-request template (``json_text``): the same text
-        the encoder writes for the record's dict, without building 1,000 dicts.
+        Encoded by msgspec from the columns (``batch_json``, imported on the first batch):
+        no dict per record, one encoder call for the batch, one string for the log stream.
         """
         if not self.prediction_ids:
-            return []
-        slots = [column_slot(values) for values in self.features.values()]
-        # Identifiers, ids and labels the service wrote: only the tail can hold a "%".
-        template = (
-            f'{_HEAD}"prediction_id":"%s","probability":%s,"decision":"%s","confidence":"%s",'
-            + '"features":{'
-            + ",".join(
-                f"{template_text(_encode(name))}:{slot}"
-                for name, (slot, _) in zip(self.features, slots, strict=True)
-            )
-            + "}%s,"
-            + template_text(tail)
-        )
-        rows = zip(
+            return ""
+        from propensity.service.core.batch_json import encoded_lines
+
+        return encoded_lines(
             self.prediction_ids,
-            self.probability_texts or float_texts(self.probabilities),
+            self.features,
+            self.probabilities,
             self.decisions,
             self.bands,
-            *(values for _, values in slots),
-            self._optional_texts(),
-            strict=True,
+            self.warnings,
+            self.customer_refs,
+            shared,
         )
-        return [template % row for row in rows]
-
-    def _optional_texts(self) -> list[str]:
-        """Per record: ``,"customer_ref":...`` and ``,"warnings":[...]`` when set, else nothing."""
-        texts = [""] * len(self.prediction_ids)
-        if self.customer_refs.count(None) != len(self.customer_refs):
-            for k, ref in enumerate(self.customer_refs):
-                if ref is not None:
-                    texts[k] = ',"customer_ref":' + string_text(ref)
-        if any(self.warnings):
-            for k, warnings in enumerate(self.warnings):
-                if warnings:
-                    texts[k] += ',"warnings":' + _encode(warnings)
-        return texts
 
 
 _PHASES: Final = ("validation", "preprocessing", "inference", "serialization")
@@ -218,15 +216,18 @@ class EventSink:
             self.archive = LocalArchiveWriter(archive_dir)
         self._stream = stream
 
-    def emit(self, lines: list[str]) -> None:
-        """Write ``event_lines`` output: one write to stdout, and the local archive if any."""
+    def emit(self, lines: list[str] | str) -> None:
+        """Write ``event_lines`` output (or ``ScoredColumns.text``: lines, each ending in a
+        newline): one write to stdout, and the local archive if any."""
         if not lines:
             return
         if self.to_stdout:
             stream = self._stream or sys.stdout  # looked up late: tests and runners swap stdout
-            stream.write("\n".join(lines) + "\n")
+            stream.write(lines if isinstance(lines, str) else "\n".join(lines) + "\n")
             stream.flush()
         if self.archive is not None:  # the local server: validated back into events for the writer
             from propensity.events import PredictionEvent
 
+            if isinstance(lines, str):
+                lines = lines.split("\n")[:-1]
             self.archive.write([PredictionEvent.model_validate_json(line) for line in lines])

@@ -82,9 +82,13 @@ class Answer:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
+# Compact JSON text; NaN or Infinity is a bug here, never an answer (ValueError).
+encode: Final = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+
 def dumps(body: Any) -> bytes:
-    """Compact JSON; NaN or Infinity is a bug here, never an answer."""
-    return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+    """Compact JSON bytes; NaN or Infinity is a bug here, never an answer."""
+    return encode(body).encode()
 
 
 def json_answer(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Answer:

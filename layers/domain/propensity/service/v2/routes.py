@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from itertools import repeat
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from propensity.constants import MAX_BATCH_RECORDS, MAX_BODY_BYTES_BATCH, MAX_BODY_BYTES_SINGLE
 from propensity.features.translate import v1_to_v2
 from propensity.service.core.errors import RequestInvalidError
-from propensity.service.core.events import ScoredColumns, ScoredRecord, event_lines, new_prediction_ids
-from propensity.service.core.http import Answer, Incoming, Route, dumps
-from propensity.service.core.json_text import encode, float_texts, string_text
+from propensity.service.core.events import (
+    ScoredColumns,
+    ScoredRecord,
+    event_lines,
+    new_prediction_ids,
+    shared_fields,
+)
+from propensity.service.core.http import Answer, Incoming, Route, dumps, encode
 from propensity.service.core.limits import parse_json
 from propensity.service.core.openapi import error_responses, json_request_body, response_doc
 from propensity.service.core.pipeline import Pipeline, elapsed_ms
@@ -63,19 +67,6 @@ def _groups(served: ServingModel, count: int, choices: list[Choice] | None) -> l
             groups[key] = _Group(choice.served, [], choice.experiment_id, choice.arm)
         groups[key].positions.append(k)
     return list(groups.values())
-
-
-# One scored record's result, as ``json.dumps`` writes its dict (``json_text``); the last slot
-# takes a group's model version and arm under an experiment.
-_RESULT: Final = (
-    '{"index":%d,"prediction_id":"%s","probability":%s,"decision":"%s","confidence":"%s","warnings":%s%s}'
-)
-
-
-def _arm_fields(group: _Group) -> str:
-    if group.arm is None:
-        return ""
-    return f',"model_version":{string_text(group.served.version)},"arm":{string_text(group.arm)}'
 
 
 def _checked_in_general(body: bytes) -> CheckedBatch:
@@ -187,6 +178,9 @@ def routes(pipeline: Pipeline, experiments: ExperimentServing | None = None) -> 
             scored_groups: list[tuple[_Group, ScoredColumns]] = []
             building_ms = 0.0  # the results' part of serialization, done group by group
             if valid:
+                # msgspec writes a batch's JSON; imported on the first batch (cold start).
+                from propensity.service.core.batch_json import result_texts
+
                 ids = new_prediction_ids(len(valid))
                 metrics.phases_ms["preprocessing"] = metrics.phases_ms["inference"] = 0.0
                 for group in groups:  # one vectorised scoring pass per model
@@ -205,7 +199,6 @@ def routes(pipeline: Pipeline, experiments: ExperimentServing | None = None) -> 
                         scored.decisions(),
                         scored.bands(),
                     )
-                    probability_texts = float_texts(probabilities)
                     if whole and group.arm is None:
                         warnings = checked.warnings
                     else:
@@ -213,18 +206,17 @@ def routes(pipeline: Pipeline, experiments: ExperimentServing | None = None) -> 
                         warnings = [checked.warnings[k] + choices[k].warnings for k in group.positions]
                     group_ids = ids if whole else [ids[k] for k in group.positions]
                     indices = valid if whole else [valid[k] for k in group.positions]
-                    texts = [
-                        _RESULT % row
-                        for row in zip(
-                            indices,
-                            group_ids,
-                            probability_texts,
-                            decisions,
-                            bands,
-                            [encode(w) if w else "[]" for w in warnings],
-                            repeat(_arm_fields(group)),
-                        )
-                    ]
+                    texts = result_texts(
+                        indices,
+                        group_ids,
+                        probabilities,
+                        decisions,
+                        bands,
+                        warnings,
+                        # under an experiment each result names its model and arm
+                        model_version=group.served.version if group.arm is not None else None,
+                        arm=group.arm,
+                    )
                     if whole and not checked.errors:
                         results = texts
                     else:
@@ -246,7 +238,6 @@ def routes(pipeline: Pipeline, experiments: ExperimentServing | None = None) -> 
                                 bands,
                                 warnings,
                                 refs,
-                                probability_texts,
                             ),
                         )
                     )
@@ -266,19 +257,17 @@ def routes(pipeline: Pipeline, experiments: ExperimentServing | None = None) -> 
             metrics.phases_ms["serialization"] = building_ms + elapsed_ms(started)
 
             for group, scored_records in scored_groups:
-                pipeline.events.emit(
-                    event_lines(
-                        scored_records,
-                        info=info,
-                        api_version="v2",
-                        model_version=group.served.version,
-                        threshold=group.served.threshold,
-                        phases_ms=metrics.phases_ms,
-                        batch_size=count,
-                        experiment=group.experiment,
-                        arm=group.arm,
-                    )
+                shared = shared_fields(
+                    info=info,
+                    api_version="v2",
+                    model_version=group.served.version,
+                    threshold=group.served.threshold,
+                    phases_ms=metrics.phases_ms,
+                    batch_size=count,
+                    experiment=group.experiment,
+                    arm=group.arm,
                 )
+                pipeline.events.emit(scored_records.text(shared))
             return Answer(200, body, hook.headers(choices) if choices is not None else {})
 
     def validate(request: Incoming) -> Answer:
