@@ -86,12 +86,12 @@ class _BitVectors:
     group_starts: Index  # first feature of each group (groups are runs of consecutive features)
     masks: npt.NDArray[np.uint64]  # a row per group and bin combination: trees' uint32 masks, 2 per uint64
     trees: int
+    padded: bool  # an odd number of trees, padded to whole uint64 pairs
     # per tree (array operands: a Python scalar costs a type resolution at every call)
     de_bruijn: Masks
     slot_shift: Masks
     slot_offset: Masks  # tree * 32
     slot_values: Floats  # leaf value at tree * 32 + slot(leaf)
-    baseline: Floats  # the ensemble's baseline, as a 1-element array operand
 
 
 def _leaf_order(ensemble: TreeEnsemble) -> tuple[Index, Index, npt.NDArray[np.uint64]]:
@@ -223,11 +223,11 @@ def _bit_vectors(ensemble: TreeEnsemble) -> _BitVectors | None:
         group_starts=np.array([g.start for g in groups], dtype=np.intp),
         masks=np.concatenate(tables).view(np.uint64),
         trees=trees,
+        padded=padded != trees,
         de_bruijn=np.full(trees, _DE_BRUIJN, dtype=np.uint32),
         slot_shift=np.full(trees, _SLOT_SHIFT, dtype=np.uint32),
         slot_offset=(np.arange(trees) * MAX_BITVECTOR_LEAVES).astype(np.uint32),
         slot_values=slot_values.ravel(),
-        baseline=np.array([ensemble.baseline]),
     )
 
 
@@ -286,7 +286,6 @@ class CompiledEnsemble(TreeEnsemble):
             scores = np.empty(x.shape[0])
             for i in range(0, len(x), BIT_CHUNK_ROWS):
                 self._score_chunk(bits, x[i : i + BIT_CHUNK_ROWS], scores[i : i + BIT_CHUNK_ROWS])
-            scores += bits.baseline
             return scores
         walk = self._compiled
         if walk is None:
@@ -304,22 +303,26 @@ class CompiledEnsemble(TreeEnsemble):
         return query[:rows]
 
     def _score_one(self, bits: _BitVectors, row: Floats) -> Floats:
-        query: npt.NDArray[np.complex128] | None = getattr(self._queries, "one", None)
-        if query is None:
-            query = self._queries.one = np.arange(self.n_features).astype(np.complex128)
-        query.imag = row
+        values: Floats | None = getattr(self._queries, "one_values", None)
+        if values is None:
+            self._queries.one = np.arange(self.n_features).astype(np.complex128)
+            values = self._queries.one_values = self._queries.one.imag  # a view, made once
+        values[...] = row
+        query: npt.NDArray[np.complex128] = self._queries.one
         # the method, not np.searchsorted: its Python dispatch costs a fifth of the call
         codes = np.add.reduceat(bits.code_part.take(bits.keys.searchsorted(query)), bits.group_starts)
-        exits = np.bitwise_and.reduce(bits.masks.take(codes, axis=0), axis=0).view(np.uint32)[: bits.trees]
+        exits = np.bitwise_and.reduce(bits.masks.take(codes, axis=0), axis=0).view(np.uint32)
+        if bits.padded:
+            exits = exits[: bits.trees]
         exits *= bits.de_bruijn  # one bit per tree: its slot in the top five bits
         exits >>= bits.slot_shift
         exits += bits.slot_offset
-        score: Floats = np.add.reduce(bits.slot_values.take(exits), keepdims=True)
-        score += bits.baseline
+        # initial=: the baseline added to the (pairwise) sum in the same call, the same bits as after it
+        score: Floats = np.add.reduce(bits.slot_values.take(exits), keepdims=True, initial=self.baseline)
         return score
 
     def _score_chunk(self, bits: _BitVectors, rows: Floats, out: Floats) -> None:
-        """The chunk's raw scores less the baseline, into ``out``: the one-row calls, per row."""
+        """The chunk's raw scores, into ``out``: the one-row calls, on every row at once."""
         query = self._query(rows.shape[0])
         query.imag = rows
         codes = np.add.reduceat(bits.code_part.take(bits.keys.searchsorted(query)), bits.group_starts, axis=1)
@@ -329,7 +332,7 @@ class CompiledEnsemble(TreeEnsemble):
         exits *= bits.de_bruijn
         exits >>= bits.slot_shift
         exits += bits.slot_offset
-        np.add.reduce(bits.slot_values.take(exits), axis=1, out=out)
+        np.add.reduce(bits.slot_values.take(exits), axis=1, out=out, initial=self.baseline)
 
     def _score_rows(self, walk: _Walk, rows: Floats) -> Floats:
         # answers[r * tests + k]: does row r go right at distinct test k. A NaN goes where the
