@@ -86,6 +86,7 @@ class _BitVectors:
     group_starts: Index  # first feature of each group (groups are runs of consecutive features)
     masks: npt.NDArray[np.uint64]  # a row per group and bin combination: trees' uint32 masks, 2 per uint64
     trees: int
+    one_row: tuple[int, int]  # the shape of a one-row matrix, (1, features)
     padded: bool  # an odd number of trees, padded to whole uint64 pairs
     # per tree (array operands: a Python scalar costs a type resolution at every call)
     de_bruijn: Masks
@@ -95,7 +96,7 @@ class _BitVectors:
 
 
 def _leaf_order(ensemble: TreeEnsemble) -> tuple[Index, Index, npt.NDArray[np.uint64]]:
-    """Per node: its tree, its left-to-right leaf number (leaves) and its left subtree's leaves.
+    """Per node: its tree, its left-to-right leaf number (leaves) and the bit mask of its leaves.
 
     Vectorised over all nodes, ``depth`` passes each way: leaf counts bottom-up, then each
     subtree's first leaf number top-down (left child: the parent's; right: after the left's).
@@ -113,25 +114,11 @@ def _leaf_order(ensemble: TreeEnsemble) -> tuple[Index, Index, npt.NDArray[np.ui
     for _ in range(ensemble.depth):
         first[left[internal]] = first[internal]
         first[right[internal]] = first[internal] + leaves[left[internal]]
-    left_leaves = np.zeros(count, dtype=np.uint64)
-    # bits first[l] .. first[l] + leaves[l] - 1 of the left child l (at most 32 leaves here)
-    span = np.minimum(leaves[left[internal]], 63).astype(np.uint64)
-    left_leaves[internal] = ((np.uint64(1) << span) - np.uint64(1)) << first[left[internal]].astype(np.uint64)
+    # bits first .. first + leaves - 1 (only read for trees of at most 32 leaves)
+    span = np.minimum(leaves, 63).astype(np.uint64)
+    below = ((np.uint64(1) << span) - np.uint64(1)) << np.minimum(first, 63).astype(np.uint64)
     leaf_number = np.where(is_leaf, first, -1).astype(np.intp)
-    return tree, leaf_number, left_leaves
-
-
-def _subtree_leaves(ensemble: TreeEnsemble, leaf_number: Index) -> npt.NDArray[np.uint64]:
-    """Per node: the bit mask of the leaves below it (a leaf: its own bit)."""
-    count = ensemble.feature.size
-    left, right = ensemble.left.astype(np.intp), ensemble.right.astype(np.intp)
-    is_leaf = leaf_number >= 0
-    below = np.zeros(count, dtype=np.uint64)
-    below[is_leaf] = np.uint64(1) << leaf_number[is_leaf].astype(np.uint64)
-    internal = np.flatnonzero(~is_leaf)
-    for _ in range(ensemble.depth):
-        below[internal] = below[left[internal]] | below[right[internal]]
-    return below
+    return tree, leaf_number, below
 
 
 def _feature_groups(rows_per_feature: Index) -> list[range]:
@@ -149,7 +136,7 @@ def _feature_groups(rows_per_feature: Index) -> list[range]:
 
 def _bit_vectors(ensemble: TreeEnsemble) -> _BitVectors | None:
     trees, features = ensemble.roots.size, ensemble.n_features
-    tree, leaf_number, _ = _leaf_order(ensemble)
+    tree, leaf_number, below = _leaf_order(ensemble)
     internal = leaf_number < 0
     leaves_per_tree = np.bincount(tree[~internal], minlength=trees)
     if leaves_per_tree.max() > MAX_BITVECTOR_LEAVES:
@@ -172,7 +159,6 @@ def _bit_vectors(ensemble: TreeEnsemble) -> _BitVectors | None:
     padded = trees + trees % 2
     # Leaf l of a tree survives a feature's bin when every node of that feature on l's path
     # turns toward l there; across all features only the exit leaf survives: one bit per tree.
-    below = _subtree_leaves(ensemble, leaf_number)
     everything = np.uint64(_ALL_LEAVES)
     rule_out_left = (~below[ensemble.left[nodes]] & everything).astype(np.uint32)  # kept on a right turn
     rule_out_right = (~below[ensemble.right[nodes]] & everything).astype(np.uint32)  # kept on a left turn
@@ -223,6 +209,7 @@ def _bit_vectors(ensemble: TreeEnsemble) -> _BitVectors | None:
         group_starts=np.array([g.start for g in groups], dtype=np.intp),
         masks=np.concatenate(tables).view(np.uint64),
         trees=trees,
+        one_row=(1, features),
         padded=padded != trees,
         de_bruijn=np.full(trees, _DE_BRUIJN, dtype=np.uint32),
         slot_shift=np.full(trees, _SLOT_SHIFT, dtype=np.uint32),
@@ -277,12 +264,12 @@ class CompiledEnsemble(TreeEnsemble):
 
     def raw_score(self, x: Floats) -> Floats:
         """The ensemble's raw (log-odds) score per row of ``x`` (same as ``TreeEnsemble``)."""
+        bits = self._bits
+        if bits is not None and x.shape == bits.one_row:  # first: one row is the latency path
+            return self._score_one(bits, x)
         if x.ndim != 2 or x.shape[1] != self.n_features:
             raise ValueError(f"expected a matrix with {self.n_features} columns, got shape {x.shape}")
-        bits = self._bits
         if bits is not None:
-            if x.shape[0] == 1:
-                return self._score_one(bits, x[0])
             scores = np.empty(x.shape[0])
             for i in range(0, len(x), BIT_CHUNK_ROWS):
                 self._score_chunk(bits, x[i : i + BIT_CHUNK_ROWS], scores[i : i + BIT_CHUNK_ROWS])
@@ -302,13 +289,13 @@ class CompiledEnsemble(TreeEnsemble):
             )
         return query[:rows]
 
-    def _score_one(self, bits: _BitVectors, row: Floats) -> Floats:
-        values: Floats | None = getattr(self._queries, "one_values", None)
-        if values is None:
-            self._queries.one = np.arange(self.n_features).astype(np.complex128)
-            values = self._queries.one_values = self._queries.one.imag  # a view, made once
-        values[...] = row
-        query: npt.NDArray[np.complex128] = self._queries.one
+    def _score_one(self, bits: _BitVectors, x: Floats) -> Floats:
+        one: tuple[npt.NDArray[np.complex128], Floats] | None = getattr(self._queries, "one", None)
+        if one is None:
+            query = np.arange(self.n_features).astype(np.complex128)
+            one = self._queries.one = (query, query.imag)  # the imaginary part's view, made once
+        query, values = one
+        values[...] = x  # (the row of a (1, n) matrix)
         # the method, not np.searchsorted: its Python dispatch costs a fifth of the call
         codes = np.add.reduceat(bits.code_part.take(bits.keys.searchsorted(query)), bits.group_starts)
         exits = np.bitwise_and.reduce(bits.masks.take(codes, axis=0), axis=0).view(np.uint32)
