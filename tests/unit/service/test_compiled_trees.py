@@ -59,26 +59,31 @@ def test_one_row_bit_vectors_on_every_real_row_and_edge_value(api, bank_data, bu
         assert np.array_equal(one_by_one, expected)
 
 
-def test_one_row_scores_agree_across_threads(bundles):
-    # Given one compiled model shared by 4 threads scoring different rows at the same time
+def test_one_row_and_batch_scores_agree_across_threads(bundles):
+    # Given one compiled model shared by 4 threads scoring different rows at the same time,
+    # one by one and in batches of 150 (two chunks each)
     ensemble = bundles["v2"].model.ensemble
     compiled = CompiledEnsemble.compile(ensemble)
     rng = np.random.default_rng(3)
     rows = rng.normal(size=(4, 400, ensemble.n_features))
     expected = [ensemble.raw_score(r) for r in rows]
     got: list[np.ndarray | None] = [None] * 4
+    batches: list[list[np.ndarray]] = [[] for _ in range(4)]
 
     def work(k: int) -> None:
         got[k] = np.array([compiled.raw_score(rows[k][i : i + 1])[0] for i in range(400)])
+        for _ in range(20):
+            batches[k].append(compiled.raw_score(rows[k][:150]))
 
     threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    # Then no thread saw another's row (the query buffer is per thread)
+    # Then no thread saw another's rows (the query buffers are per thread)
     for k in range(4):
         assert np.array_equal(got[k], expected[k])
+        assert all(np.array_equal(batch, expected[k][:150]) for batch in batches[k])
 
 
 def _complete_tree(depth: int, n_features: int, rng: np.random.Generator) -> TreeEnsemble:
@@ -148,3 +153,51 @@ def test_nan_against_the_rest_splits_at_an_infinite_threshold_route_nan_right_in
     assert np.array_equal(compiled.raw_score(x), ensemble.raw_score(x))
     for row in x[:50]:
         assert np.array_equal(compiled.raw_score(row[None, :]), ensemble.raw_score(row[None, :]))
+
+
+def _forest(trees: int, depth: int, binary: int, numeric: int, rng: np.random.Generator) -> TreeEnsemble:
+    # Complete trees over one-hot-like columns (one threshold, 0.5) and numeric columns (a few
+    # hundred thresholds), so the bit vectors group the one-hot columns by four, as for v2
+    parts = [_complete_tree(depth, binary + numeric, rng) for _ in range(trees)]
+    count = parts[0].feature.size
+    feature = np.concatenate([p.feature for p in parts])
+    threshold = np.concatenate([p.threshold for p in parts])
+    internal = np.isfinite(threshold)
+    is_binary = feature < binary
+    threshold[internal & is_binary] = 0.5
+    threshold[internal & ~is_binary] = rng.choice(
+        rng.normal(size=300), size=int((internal & ~is_binary).sum())
+    )
+    offsets = np.repeat(np.arange(trees, dtype=np.int32) * count, count)
+    return TreeEnsemble(
+        feature=feature,
+        threshold=threshold,
+        left=np.concatenate([p.left for p in parts]) + offsets,
+        right=np.concatenate([p.right for p in parts]) + offsets,
+        missing_left=np.concatenate([p.missing_left for p in parts]),
+        value=np.concatenate([p.value for p in parts]),
+        roots=np.arange(trees, dtype=np.int32) * count,
+        baseline=-1.5,
+        depth=depth,
+        n_features=binary + numeric,
+    )
+
+
+@pytest.mark.parametrize("trees", [1, 41, 64])
+def test_grouped_bit_vectors_match_the_walk_with_odd_tree_counts_and_chunk_edges(trees):
+    # Given forests of an odd and an even number of trees over 11 one-hot-like columns (in
+    # groups of up to four) and 3 numeric ones with up to hundreds of thresholds each
+    rng = np.random.default_rng(trees)
+    ensemble = _forest(trees, 5, binary=11, numeric=3, rng=rng)
+    compiled = CompiledEnsemble.compile(ensemble)
+    assert isinstance(compiled, CompiledEnsemble) and compiled._bits is not None
+    assert compiled._bits.group_starts.size < 14  # some columns share a group's table
+    x = np.concatenate([rng.integers(0, 2, size=(300, 11)).astype(float), rng.normal(size=(300, 3))], axis=1)
+    for value, share in [(np.nan, 0.1), (np.inf, 0.02), (-np.inf, 0.02), (0.5, 0.05)]:
+        x[rng.random(x.shape) < share] = value
+    expected = ensemble.raw_score(x)
+    # When scored in one call (chunks of 128, 128 and 44), at a chunk's edge and row by row
+    assert np.array_equal(compiled.raw_score(x), expected)
+    assert np.array_equal(compiled.raw_score(x[:129]), expected[:129])
+    # Then every score is the generic walk's, bit for bit
+    assert np.array_equal([compiled.raw_score(x[i : i + 1])[0] for i in range(300)], expected)
