@@ -9,14 +9,14 @@ routes, errors and headers as the local server, at a fraction of the import and 
 from __future__ import annotations
 
 import gc
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
-from propensity.observability import logger
+from propensity.lambda_log import api_gateway_request_id, logger
 from propensity.service.lambda_api import create_lambda_api
 from propensity.service.settings import ServiceSettings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 SETTINGS = ServiceSettings.from_env()
 HANDLER = create_lambda_api(SETTINGS)
@@ -27,10 +27,12 @@ HANDLER = create_lambda_api(SETTINGS)
 gc.freeze()
 
 
+# Logs: Powertools' JSON lines (Lambda context keys, correlation id = the API Gateway REST request
+# id) written by propensity.lambda_log, without Powertools' import on the cold start.
 # Metrics: each request writes its own EMF document (service.core.telemetry), so Powertools'
 # log_metrics is not needed around the handler. No Tracer: the function calls nothing
 # downstream, Lambda's active tracing records the invocation itself, and the X-Ray SDK's
 # import was 170-300 ms of the cold start (docs/performance.md).
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@logger.inject_lambda_context(correlation_id=api_gateway_request_id)
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     return HANDLER(event, context)

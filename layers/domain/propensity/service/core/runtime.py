@@ -25,9 +25,9 @@ from typing import Final
 
 from propensity.bundle.io import Bundle, BundleError, load_bundle
 from propensity.constants import ApiVersion
+from propensity.lambda_log import logger
 from propensity.model.compiled import CompiledEnsemble
 from propensity.model.scoring import ScoringModel
-from propensity.observability import logger
 from propensity.service.core.errors import ModelUnavailableError
 from propensity.service.settings import ServiceSettings
 
