@@ -13,7 +13,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -64,13 +64,18 @@ def _epoch(stamp: str) -> float:
 
 
 @pytest.fixture
-def pair(monkeypatch: pytest.MonkeyPatch) -> Iterator[Pair]:
+def pair(monkeypatch: pytest.MonkeyPatch) -> Pair:
     monkeypatch.setenv("_X_AMZN_TRACE_ID", TRACE)
-    for name in ("AWS_LAMBDA_LOG_LEVEL", "POWERTOOLS_LOG_LEVEL", "LOG_LEVEL", "POWERTOOLS_LOGGER_SAMPLE_RATE"):
+    for name in (
+        "AWS_LAMBDA_LOG_LEVEL",
+        "POWERTOOLS_LOG_LEVEL",
+        "LOG_LEVEL",
+        "POWERTOOLS_LOGGER_SAMPLE_RATE",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(powertools_logger_module, "is_cold_start", True)
     lambda_log.reset_cold_start()
-    yield Pair()
+    return Pair()
 
 
 def handlers(pair: Pair, body: Callable[[Any], None]) -> list[Callable[[Any, Any], None]]:
@@ -155,7 +160,9 @@ def test_exception_lines_carry_the_traceback_and_frames(pair):
 
 def test_reserved_keys_in_extra_are_dropped_and_values_are_stringified(pair):
     for log in pair.both:
-        log.info("odd extras", extra={"location": "x", "timestamp": "y", "level": "z", "when": uuid.UUID(int=5)})
+        log.info(
+            "odd extras", extra={"location": "x", "timestamp": "y", "level": "z", "when": uuid.UUID(int=5)}
+        )
     (line,) = assert_same_lines(pair)
     assert line["when"] == str(uuid.UUID(int=5)) and line["level"] == "INFO"
 
