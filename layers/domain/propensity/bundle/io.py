@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from propensity.bundle.layout import ARTEFACT_FILE, GOLDEN_FILE, MANIFEST_FILE
+from propensity.bundle.npz import load_npz
 from propensity.constants import API_VERSIONS, ApiVersion
 from propensity.model.calibration import PlattCalibration
 from propensity.model.scoring import ScoringModel
@@ -303,8 +304,7 @@ def load_bundle(
             f"this service serves {expected_api_version}"
         )
     verify_files(path, view)
-    with np.load(path / ARTEFACT_FILE, allow_pickle=False) as arrays:
-        ensemble = TreeEnsemble.from_arrays(arrays)
+    ensemble = TreeEnsemble.from_arrays(load_npz(path / ARTEFACT_FILE))  # np.load's arrays, no zipfile
     if ensemble.n_features != len(view.model_columns):
         raise BundleError(
             f"bundle {view.model_version}: artefact expects {ensemble.n_features} "
