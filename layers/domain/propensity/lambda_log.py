@@ -4,8 +4,8 @@ The prediction function's cold start counts every module it imports (issue 14: a
 process that imports numpy and pydantic). Powertools' ``Logger`` brought about 95 M of its
 1,200 M instructions (``logging``, ``inspect``, ``jmespath``, ``gzip``, its metrics and tracer
 packages), for a handful of log lines per request. This logger writes the same lines (keys,
-order, values; ``tests/unit/test_lambda_log.py`` compares the two call for call) so the
-runbook's Logs Insights queries read them unchanged:
+order, values; ``tests/unit/service/test_lambda_log.py`` compares the two call for call), so
+Logs Insights queries and the init-failure alarm's log filter read them unchanged:
 
     {"level":"INFO","location":"dispatch:63","message":"...","timestamp":"2026-12-01 15:20:11,123+0000",
      "service":"propensity-api","cold_start":true,"function_name":"...","function_memory_size":1024,

@@ -1,9 +1,10 @@
 """The prediction path's logger writes what Powertools' Logger writes, call for call.
 
-The runbook's Logs Insights queries (docs/runbook.md) and the alarms' log filters read these
-keys: each case logs the same call through both loggers (from the same source line, so even
-``location`` agrees) and compares the decoded lines; only the timestamp is compared by format
-and by value within a second, as the two calls are microseconds apart.
+Logs Insights queries, the init-failure alarm's log filter ("model load failed") and the
+handler tests read these keys: each case logs the same call through both loggers (from the
+same source line, so even ``location`` agrees) and compares the decoded lines; only the
+timestamp is compared by format and by value within a second, as the two calls are
+microseconds apart.
 """
 
 from __future__ import annotations
