@@ -95,14 +95,18 @@ def _fresh_observability():
     """Every test starts like a new execution environment: no metrics, no appended log keys, cold."""
     from aws_lambda_powertools.metrics.provider import cold_start
 
+    from propensity import lambda_log
     from propensity.observability import logger, metrics
 
     metrics.clear_metrics()
     logger.clear_state()
     cold_start.reset_cold_start_flag()
+    lambda_log.logger.clear_state()  # the prediction path's logger (Powertools' lines, stdlib only)
+    lambda_log.reset_cold_start()
     # An in-process ``evaluate`` run quiets the logger for its terminal, also from module-scoped
     # fixtures (the evaluation replay), so every test starts at the level the logger was made with.
     logger.setLevel(logger.initial_log_level)
     yield
     metrics.clear_metrics()
     logger.clear_state()
+    lambda_log.logger.clear_state()

@@ -21,7 +21,8 @@ import pytest
 
 from propensity.constants import SYNTHETIC_HEADER
 from propensity.events import PredictionEvent
-from propensity.observability import logger, metrics
+from propensity.lambda_log import logger
+from propensity.observability import metrics
 from tests.events import LambdaContext, api_gateway_event
 from tests.service_support import v1_body, v2_body
 
@@ -130,11 +131,11 @@ def test_v1_function_answers_the_contract_with_headers_event_and_emf(v1_function
 
 @pytest.fixture
 def log_output() -> Iterator[io.StringIO]:
-    """What the Powertools logger writes (its stream was bound when the logger was created)."""
+    """What the prediction path's logger writes (``propensity.lambda_log``, Powertools' lines)."""
     buffer = io.StringIO()
-    previous = logger.registered_handler.setStream(buffer)  # type: ignore[attr-defined]
+    previous, logger.stream = logger.stream, buffer
     yield buffer
-    logger.registered_handler.setStream(previous)  # type: ignore[attr-defined]
+    logger.stream = previous
 
 
 def test_logs_carry_the_api_gateway_request_id_as_correlation_id(v1_function, log_output):

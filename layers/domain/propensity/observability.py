@@ -1,7 +1,9 @@
-"""Powertools Logger, Metrics and Tracer, created once and imported everywhere.
+"""Powertools Logger, Metrics and Tracer of the jobs, created once and imported everywhere.
 
 Service name and namespace come from POWERTOOLS_SERVICE_NAME / POWERTOOLS_METRICS_NAMESPACE
-when set (each function sets its own service name); these are the defaults.
+when set (each function sets its own service name; ``lambda_log`` reads them). The prediction
+path (service/, functions/predict) logs through ``propensity.lambda_log`` instead: the same
+JSON lines without Powertools' import (docs/performance.md, cold start).
 
 The Tracer is created on first use (``from propensity.observability import tracer``): the
 X-Ray SDK and wrapt it imports cost 170 to 300 ms of a cold start (measured, docs/performance.md),
@@ -15,15 +17,14 @@ from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger, Metrics
 
-from propensity.constants import METRIC_NAMESPACE, SERVICE_NAME
+from propensity.lambda_log import NAMESPACE, SERVICE
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer
 
-_service = os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE_NAME)
+_service = SERVICE
 logger = Logger(service=_service)
-_namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", METRIC_NAMESPACE)
-metrics = Metrics(namespace=_namespace, service=_service)
+metrics = Metrics(namespace=NAMESPACE, service=_service)
 _tracer: Tracer | None = None
 
 

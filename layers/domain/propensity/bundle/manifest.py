@@ -7,15 +7,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# The file names live in bundle.layout (the serving path reads them without this module's models).
+from propensity.bundle.layout import ARTEFACT_FILE as ARTEFACT_FILE
+from propensity.bundle.layout import CARD_FILE as CARD_FILE
+from propensity.bundle.layout import GOLDEN_FILE as GOLDEN_FILE
+from propensity.bundle.layout import MANIFEST_FILE as MANIFEST_FILE
+from propensity.bundle.layout import MANIFEST_FORMAT as MANIFEST_FORMAT
 from propensity.constants import ApiVersion
 from propensity.monitoring.metrics import ClassificationMetrics, ReliabilityBin
 from propensity.monitoring.reference import Reference
-
-MANIFEST_FILE = "manifest.json"
-ARTEFACT_FILE = "model.npz"
-GOLDEN_FILE = "golden.json"
-CARD_FILE = "MODEL_CARD.md"
-MANIFEST_FORMAT = 1
 
 
 class SegmentMetrics(BaseModel):

@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from propensity.constants import ApiVersion
-from propensity.observability import logger
+from propensity.lambda_log import logger
 from propensity.service.core.consumers import ConsumerDirectory
 from propensity.service.core.errors import ServiceError, error_answer
 from propensity.service.core.events import EventSink

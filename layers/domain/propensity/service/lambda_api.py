@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, Final
 
-from propensity.observability import logger
+from propensity.lambda_log import logger
 from propensity.service.api import Service, answer, build_service
 from propensity.service.core.errors import INTERNAL_ERROR, not_allowed, not_found
 from propensity.service.core.http import JSON_MEDIA_TYPE, Answer, Incoming, Route, json_answer

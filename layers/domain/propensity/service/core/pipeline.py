@@ -15,8 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from propensity.constants import ApiVersion
+from propensity.lambda_log import logger
 from propensity.model.scoring import Scores
-from propensity.observability import logger
 from propensity.service.core.consumers import ConsumerDirectory, metric_label
 from propensity.service.core.errors import RequestInvalidError, ServiceError
 from propensity.service.core.events import EventSink

@@ -25,9 +25,9 @@ from typing import Final
 
 from propensity.bundle.io import Bundle, BundleError, load_bundle
 from propensity.constants import ApiVersion
+from propensity.lambda_log import logger
 from propensity.model.compiled import CompiledEnsemble
 from propensity.model.scoring import ScoringModel
-from propensity.observability import logger
 from propensity.service.core.errors import ModelUnavailableError
 from propensity.service.settings import ServiceSettings
 
@@ -50,9 +50,9 @@ def serving_model(bundle: Bundle) -> ServingModel:
     """Wrap a verified bundle for serving (the trees get their fast serving layout)."""
     model = dataclasses.replace(bundle.model, ensemble=CompiledEnsemble.compile(bundle.model.ensemble))
     return ServingModel(
-        api_version=bundle.manifest.api_version,
+        api_version=bundle.serving.api_version,
         version=bundle.version,
-        threshold=bundle.manifest.threshold,
+        threshold=bundle.serving.threshold,
         model=model,
         bundle=bundle,
     )
@@ -134,7 +134,10 @@ class ModelRuntime:
             if folder is None:
                 errors[api] = unconfigured_reason(api)
                 continue
-            loaded = load_serving_model(api, functools.partial(load_bundle, folder, api), f"at {folder}")
+            # serving=True: a registered (packaged) bundle's full manifest and golden cases are
+            # parsed on first use, not on the cold start (bundle.io); the chain is still checked.
+            load = functools.partial(load_bundle, folder, api, serving=True)
+            loaded = load_serving_model(api, load, f"at {folder}")
             if isinstance(loaded, str):
                 errors[api] = loaded
             else:

@@ -1,8 +1,8 @@
 """Per-request metrics, collected while serving and published once, as one EMF document.
 
 Collecting into a plain object and publishing at the end keeps requests apart (the local
-server interleaves requests of both versions). Namespace and service name are those of the
-shared Powertools ``metrics`` (``observability``), so every EMF document agrees.
+server interleaves requests of both versions). Namespace and service name are the ones the
+jobs' Powertools ``metrics`` use (``lambda_log.NAMESPACE``, ``SERVICE``), so every EMF document agrees.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, TextIO
 
 from propensity.constants import ApiVersion
-from propensity.observability import metrics
+from propensity.lambda_log import NAMESPACE, SERVICE
 from propensity.service import metric_names as names
 from propensity.service.settings import MetricsFlush
 
@@ -120,13 +120,13 @@ class Telemetry:
                 "Timestamp": int(time.time() * 1000),
                 "CloudWatchMetrics": [
                     {
-                        "Namespace": metrics.namespace,
+                        "Namespace": NAMESPACE,
                         "Dimensions": _DIMENSIONS,
                         "Metrics": [{"Name": name, "Unit": unit} for name, unit in units.items()],
                     }
                 ],
             },
-            "service": metrics.service,
+            "service": SERVICE,
             names.DIMENSION_API: request.api_version,
             names.DIMENSION_MODEL: request.model_version,
             **values,
@@ -141,7 +141,7 @@ class Telemetry:
                 "Timestamp": int(time.time() * 1000),
                 "CloudWatchMetrics": [
                     {
-                        "Namespace": metrics.namespace,
+                        "Namespace": NAMESPACE,
                         "Dimensions": [[names.DIMENSION_CONSUMER]],
                         "Metrics": [{"Name": names.V1_CALLS, "Unit": _COUNT}],
                     }
