@@ -8,6 +8,7 @@ Glue table's ``ignore.malformed.json``, so both engines count bad lines alike.
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from propensity.query.schema import (
     PREDICTIONS_TABLE,
     Column,
     duckdb_type,
+    feature_types,
 )
 from propensity.query.sql import Query, literal
 
@@ -29,6 +31,34 @@ ARCHIVE_SUFFIXES = (".gz", ".jsonl", ".json", ".ndjson")
 
 def _columns_spec(columns: tuple[Column, ...]) -> str:
     return "{" + ", ".join(f"{literal(c.name)}: {literal(duckdb_type(c.hive))}" for c in columns) + "}"
+
+
+# ``features."name"`` in a query text; a bare ``features`` (the whole struct) matches with no name.
+_FEATURE_REFERENCE = re.compile(r'\bfeatures\b(?:\."((?:[^"]|"")+)")?', re.IGNORECASE)
+
+
+def prediction_columns(sql: str) -> tuple[Column, ...]:
+    """The archive's columns as ``sql`` reads them: ``features`` holds only the fields it names.
+
+    The JSON reader converts every field of a declared struct on every line, read or not, so
+    a query that names 4 of the 30 feature fields (evaluation) need not convert the other 26.
+    It changes no value: with ``ignore_errors`` a field of the wrong type is NULL on its own,
+    it does not null its line, so the fields left out cannot change what the query reads. A
+    query that uses the struct whole (or names none of its fields) gets every field.
+    """
+    names: set[str] = set()
+    for match in _FEATURE_REFERENCE.finditer(sql):
+        if match.group(1) is None:
+            return PREDICTION_COLUMNS
+        names.add(match.group(1).replace('""', '"'))
+    types = feature_types()
+    if not names or not names <= types.keys():
+        return PREDICTION_COLUMNS
+    fields = ",".join(f"{name}:{kind}" for name, kind in types.items() if name in names)
+    return tuple(
+        Column(c.name, f"struct<{fields}>", c.comment) if c.name == "features" else c
+        for c in PREDICTION_COLUMNS
+    )
 
 
 def _empty(columns: tuple[Column, ...], extra: str = "") -> str:
@@ -49,8 +79,17 @@ class DuckDBEngine(Engine):
         self.root = Path(root)
         # Results are aggregates the library files by key: no query needs DuckDB to keep the
         # rows' file order, and dropping that lets the aggregates stream with less memory.
+        #
+        # ``grouping_sets`` off: DuckDB 2.0 otherwise runs a GROUPING SETS aggregate as one
+        # aggregate per set over a materialised copy of its input; at 10M events that copy is
+        # every joined event of the week (written past the memory limit, then read 5 times).
+        # Without the rewrite one hash aggregate counts every set in one pass (same rows).
         self.connection = duckdb.connect(
-            config={"memory_limit": memory_limit, "preserve_insertion_order": False}
+            config={
+                "memory_limit": memory_limit,
+                "preserve_insertion_order": False,
+                "disabled_optimizers": "grouping_sets",
+            }
         )
         if threads is not None:
             self.connection.execute(f"SET threads TO {int(threads)}")
@@ -74,10 +113,11 @@ class DuckDBEngine(Engine):
             f"AS {PARTITION_COLUMN}"
         )
         if files:
-            names = ", ".join(f'"{c.name}"' for c in PREDICTION_COLUMNS)
+            columns = prediction_columns(query.sql)
+            names = ", ".join(f'"{c.name}"' for c in columns)
             source = (
                 f"SELECT {names}{dt_from_path} FROM read_json([{', '.join(literal(str(p)) for p in files)}], "
-                f"format='newline_delimited', columns={_columns_spec(PREDICTION_COLUMNS)}, "
+                f"format='newline_delimited', columns={_columns_spec(columns)}, "
                 "ignore_errors=true, filename=true, hive_partitioning=false, maximum_object_size=16777216)"
             )
         else:
