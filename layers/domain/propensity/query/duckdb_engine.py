@@ -9,7 +9,10 @@ Glue table's ``ignore.malformed.json``, so both engines count bad lines alike.
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
 import time
+import weakref
 from pathlib import Path
 
 from propensity.labels.layout import ACCEPTED_PREFIX
@@ -66,6 +69,13 @@ def _empty(columns: tuple[Column, ...], extra: str = "") -> str:
     return f"SELECT {casts}{extra} WHERE FALSE"
 
 
+def _remove_spill(connection: object, folder: str) -> None:
+    close = getattr(connection, "close", None)
+    if close is not None:
+        close()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 class DuckDBEngine(Engine):
     """Queries over an archive folder, in process. ``threads`` caps DuckDB's worker threads."""
 
@@ -84,13 +94,20 @@ class DuckDBEngine(Engine):
         # aggregate per set over a materialised copy of its input; at 10M events that copy is
         # every joined event of the week (written past the memory limit, then read 5 times).
         # Without the rewrite one hash aggregate counts every set in one pass (same rows).
+        #
+        # Spills go to a folder of this engine's own (DuckDB's default is ``.tmp`` under the
+        # working directory, and two processes sharing one would share spill file names),
+        # removed with the engine.
+        spill = tempfile.mkdtemp(prefix="propensity-duckdb-")
         self.connection = duckdb.connect(
             config={
                 "memory_limit": memory_limit,
                 "preserve_insertion_order": False,
                 "disabled_optimizers": "grouping_sets",
+                "temp_directory": spill,
             }
         )
+        weakref.finalize(self, _remove_spill, self.connection, spill)
         if threads is not None:
             self.connection.execute(f"SET threads TO {int(threads)}")
 
