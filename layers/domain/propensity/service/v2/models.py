@@ -123,10 +123,11 @@ class V2BatchRequest(BaseModel):
 
     Any item is accepted here: a bad record is a per-record error in the results, never a
     failed batch. The OpenAPI schema documents the items as ``V2PredictRequest`` (see
-    ``document_batch_items``).
+    ``document_batch_items``). Built on first use: only a batch the msgspec path declines
+    (``adapter.valid_batch``) and the OpenAPI document need it.
     """
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, **BUILT_ON_FIRST_USE)
 
     records: Annotated[
         list[Any],
