@@ -7,7 +7,7 @@ from typing import Any
 
 from propensity.events import PredictionEvent
 from propensity.service.core.consumers import ConsumerDirectory
-from propensity.service.core.events import ScoredColumns, event_lines
+from propensity.service.core.events import ScoredColumns, event_lines, shared_fields
 from propensity.service.core.http import Incoming, request_info
 from propensity.service.v2.adapter import (
     FEATURE_NAMES,
@@ -72,7 +72,10 @@ def test_event_lines_of_a_batch_are_valid_events_even_with_a_hostile_customer_re
         Incoming("POST", "/v2/predict/batch", {}, request_id="req-1", consumer="key-1"), consumers
     )
     lines = event_lines(
-        columns, info=info, api_version="v2", model_version="v2-x", threshold=0.2, phases_ms={}, batch_size=7
+        columns,
+        shared_fields(
+            info=info, api_version="v2", model_version="v2-x", threshold=0.2, phases_ms={}, batch_size=7
+        ),
     )
     # Then there is one line per record, each a valid PredictionEvent with its own values
     events = [PredictionEvent.model_validate_json(line) for line in lines]

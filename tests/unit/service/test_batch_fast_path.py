@@ -23,7 +23,13 @@ from propensity.features import v2 as v2_features
 from propensity.features.v2 import transform as v2_transform
 from propensity.service.core.batch_json import result_texts
 from propensity.service.core.errors import MalformedRequestError
-from propensity.service.core.events import ScoredColumns, ScoredRecord, event_lines, new_prediction_ids
+from propensity.service.core.events import (
+    ScoredColumns,
+    ScoredRecord,
+    event_lines,
+    new_prediction_ids,
+    shared_fields,
+)
 from propensity.service.core.http import RequestInfo
 from propensity.service.core.limits import keys_written, no_key_twice, parse_json
 from propensity.service.v2.adapter import check_records, valid_batch
@@ -248,9 +254,9 @@ def test_event_lines_of_columns_are_those_of_records():
     }  # fmt: skip
     # Then msgspec's lines (the batch's) say exactly what the encoder's lines say, value for
     # value, and stay ASCII (a non-ASCII feature and a U+2028 in a ref are escaped)
-    batch_lines = event_lines(columns, **shared)
+    batch_lines = event_lines(columns, shared_fields(**shared))
     assert [json.loads(line) for line in batch_lines] == [
-        json.loads(line) for line in event_lines(records, **shared)
+        json.loads(line) for line in event_lines(records, shared_fields(**shared))
     ]
     assert all(line.isascii() and "\n" not in line for line in batch_lines)
     assert [PredictionEvent.model_validate_json(line).customer_ref for line in batch_lines] == refs

@@ -108,30 +108,9 @@ def shared_fields(
     return shared
 
 
-def event_lines(
-    records: Sequence[ScoredRecord] | ScoredColumns,
-    *,
-    info: RequestInfo,
-    api_version: ApiVersion,
-    model_version: str,
-    threshold: float,
-    phases_ms: dict[str, float],
-    batch_size: int,
-    experiment: str | None = None,
-    arm: str | None = None,
-) -> list[str]:
-    """One compact PredictionEvent JSON line per scored record of a request; the fields the
-    request shares (``shared_fields``) are serialised once."""
-    shared = shared_fields(
-        info=info,
-        api_version=api_version,
-        model_version=model_version,
-        threshold=threshold,
-        phases_ms=phases_ms,
-        batch_size=batch_size,
-        experiment=experiment,
-        arm=arm,
-    )
+def event_lines(records: Sequence[ScoredRecord] | ScoredColumns, shared: Mapping[str, Any]) -> list[str]:
+    """One compact PredictionEvent JSON line per scored record of a request; ``shared``
+    (``shared_fields``) holds what every line of the request carries, serialised once."""
     if isinstance(records, ScoredColumns):
         return records.text(shared).split("\n")[:-1]
     tail = _encode(shared)[1:]  # '"request_id":...}' closes every line

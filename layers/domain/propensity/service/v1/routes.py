@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from propensity.constants import MAX_BODY_BYTES_SINGLE, MODEL_VERSION_HEADER
-from propensity.service.core.events import ScoredRecord, event_lines, new_prediction_ids
+from propensity.service.core.events import ScoredRecord, event_lines, new_prediction_ids, shared_fields
 from propensity.service.core.http import Answer, Incoming, Route, dumps
 from propensity.service.core.openapi import error_responses, json_request_body, response_doc, with_headers
 from propensity.service.core.pipeline import Pipeline, elapsed_ms
@@ -48,12 +48,14 @@ def routes(pipeline: Pipeline, headers_doc: dict[str, dict[str, Any]]) -> list[R
             pipeline.events.emit(
                 event_lines(
                     [ScoredRecord(new_prediction_ids(1)[0], record, probability, decision, confidence, [])],
-                    info=info,
-                    api_version="v1",
-                    model_version=served.version,
-                    threshold=served.threshold,
-                    phases_ms=metrics.phases_ms,
-                    batch_size=1,
+                    shared_fields(
+                        info=info,
+                        api_version="v1",
+                        model_version=served.version,
+                        threshold=served.threshold,
+                        phases_ms=metrics.phases_ms,
+                        batch_size=1,
+                    ),
                 )
             )
             return Answer(200, body, {MODEL_VERSION_HEADER: served.version})

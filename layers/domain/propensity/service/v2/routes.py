@@ -142,14 +142,16 @@ def routes(pipeline: Pipeline, experiments: ExperimentServing | None = None) -> 
             pipeline.events.emit(
                 event_lines(
                     [event],
-                    info=info,
-                    api_version="v2",
-                    model_version=served.version,
-                    threshold=served.threshold,
-                    phases_ms=metrics.phases_ms,
-                    batch_size=1,
-                    experiment=experiment,
-                    arm=arm,
+                    shared_fields(
+                        info=info,
+                        api_version="v2",
+                        model_version=served.version,
+                        threshold=served.threshold,
+                        phases_ms=metrics.phases_ms,
+                        batch_size=1,
+                        experiment=experiment,
+                        arm=arm,
+                    ),
                 )
             )
             return Answer(200, body, arm_headers)
